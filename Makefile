@@ -1,0 +1,43 @@
+# sen2cloud developer commands. Every target creates/uses the virtual environment in .venv/.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PYTEST_WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint typecheck check bench lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml requirements.lock infra/system-deps.sh
+	bash infra/system-deps.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed ## Install system libraries and the Python environment (.venv/)
+
+demo: setup ## Simulate a small L1C product and process it end to end (output in demo-output/)
+	$(VENV)/bin/sen2cloud demo --output-dir demo-output
+
+test: setup ## Run the test suite (uses ../shared/data when present)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+lint: setup ## ruff (lint + format check)
+	$(VENV)/bin/ruff check core handlers tests
+	$(VENV)/bin/ruff format --check core handlers tests
+
+typecheck: setup ## mypy on core/ and handlers/
+	$(VENV)/bin/mypy
+
+check: lint typecheck test ## Everything CI checks
+
+bench: setup ## Benchmarks (JSON on stdout and in bench-results.json)
+	$(PY) -m benchmarks.run --output bench-results.json
+
+lock: ## Re-pin requirements.lock from the current environment
+	$(PY) -m pip freeze --exclude-editable | grep -v '^sen2cloud' > requirements.lock
+
+clean: ## Remove the environment and generated outputs
+	rm -rf $(VENV) demo-output bench-results.json .pytest_cache .ruff_cache .mypy_cache

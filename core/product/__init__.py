@@ -1,0 +1,1 @@
+"""Sentinel-2 products: L1C reading, L2A writing, naming and metadata."""
