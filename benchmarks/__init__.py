@@ -1,0 +1,1 @@
+"""Benchmarks (outside pytest collection): JSON out, never timed tests."""

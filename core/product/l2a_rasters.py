@@ -1,0 +1,98 @@
+"""Which rasters an L2A product holds per resolution, how they are encoded and written.
+
+Layer sets are those of real Sen2Cor 2.10+ products (facts §5.1, ``safe-layouts/L2A_04.00``):
+no B08 at 20/60 m, no B10, no B09 at 10/20 m, no SCL at 10 m, probabilities at 20/60 m only.
+Encodings (facts §5.3): BOA uint16 ``ρ·10000 − BOA_ADD_OFFSET``, AOT and WVP uint16 ×1000,
+SCL and probabilities uint8; 0 is no-data everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+
+from core.errors import OutputError
+from core.io.cog import LayerKind, write_cog
+from core.io.jp2 import write_jp2
+from core.product.metadata import RasterGrid
+from core.radiometry import reflectance_to_dn
+
+ImageFormat = Literal["JP2", "TIF", "RAW"]
+
+BOA_BANDS: Final[dict[int, tuple[str, ...]]] = {
+    10: ("B02", "B03", "B04", "B08"),
+    20: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12"),
+    60: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12"),
+}
+SCL_RESOLUTIONS: Final[tuple[int, ...]] = (20, 60)
+PROBABILITY_RESOLUTIONS: Final[tuple[int, ...]] = (20, 60)
+
+EXTENSIONS: Final[dict[str, str]] = {"JP2": ".jp2", "TIF": ".tif", "RAW": ".rawl"}
+"""``--raw`` writes ``.rawl`` files with an ENVI header, ``--tif`` GeoTIFF (here: COG)."""
+IMAGE_FORMAT_ATTRIBUTE: Final[dict[str, str]] = {
+    "JP2": "JPEG2000",
+    "TIF": "GEOTIFF",
+    "RAW": "RAW",
+}
+BOA_QUANTIFICATION_VALUE: Final[int] = 10000
+AOT_QUANTIFICATION_VALUE: Final[float] = 1000.0
+WVP_QUANTIFICATION_VALUE: Final[float] = 1000.0
+"""Encodings of facts §5.3 (also written in ``QUANTIFICATION_VALUES_LIST``)."""
+
+
+def encode_boa(rho: np.ndarray, quantification: float, add_offset: int) -> np.ndarray:
+    """BOA reflectance (NaN = no-data) -> uint16 DN with ``ρ = (DN + add_offset) / Q``."""
+    return reflectance_to_dn(rho, quantification, add_offset)
+
+
+def encode_scaled(values: np.ndarray, quantification: float) -> np.ndarray:
+    """AOT550 or WVP (cm) -> uint16 ``value × Q`` (0 kept for no-data / NaN)."""
+    return reflectance_to_dn(values, quantification, 0.0)
+
+
+def write_layer(
+    path: str,
+    array: np.ndarray,
+    grid: RasterGrid,
+    *,
+    image_format: ImageFormat,
+    kind: LayerKind,
+    scale: float | None = None,
+    offset: float | None = None,
+    threads: int = 1,
+) -> None:
+    """Write one encoded layer in the product's format (JP2, GeoTIFF/COG or ENVI raw)."""
+    if image_format == "JP2":
+        write_jp2(path, array, grid, threads=threads)
+    elif image_format == "TIF":
+        write_cog(path, array, grid, kind=kind, scale=scale, offset=offset)
+    else:
+        write_envi(path, array, grid)
+
+
+def write_envi(path: str, array: np.ndarray, grid: RasterGrid) -> None:
+    """Write ``array`` as an ENVI raw file plus ``.hdr`` header (Sen2Cor ``--raw``)."""
+    bands = array[np.newaxis] if array.ndim == 2 else array
+    if bands.shape[1:] != (grid.height, grid.width):
+        raise OutputError(
+            f"array of shape {array.shape} does not match the {grid.height}x{grid.width} grid",
+            path=path,
+        )
+    profile = {
+        "driver": "ENVI",
+        "width": grid.width,
+        "height": grid.height,
+        "count": bands.shape[0],
+        "dtype": bands.dtype.name,
+        "crs": CRS.from_epsg(grid.crs_epsg),
+        "transform": grid.transform,
+        "nodata": 0,
+    }
+    try:
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(bands)
+    except rasterio.errors.RasterioError as err:
+        raise OutputError(f"ENVI write failed ({err})", path=path) from err
