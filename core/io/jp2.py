@@ -81,11 +81,12 @@ def write_jp2(
         "CODEBLOCK_STYLE": "BYPASS",
         "PLT": "YES",
         "TLM": "YES",
-        "NUM_THREADS": threads,
     }
     try:
         # No PAM side-car (.aux.xml): a SAFE product holds exactly the files Sen2Cor writes.
-        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path, "w", **profile) as dst:
+        # The JP2OpenJPEG driver takes its encoder thread count from GDAL_NUM_THREADS.
+        env = rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS=str(threads))
+        with env, rasterio.open(path, "w", **profile) as dst:
             dst.write(bands)
     except rasterio.errors.RasterioError as err:
         raise OutputError(f"JPEG 2000 write failed ({err})", path=path) from err

@@ -1,0 +1,123 @@
+"""One L1C product to one L2A product: the entry point the command line and the handlers call.
+
+Joins the L1C reader (:func:`core.product.l1c.open_l1c`) and the L2A writer
+(:func:`core.product.l2a.write_l2a_product`) in Sen2Cor's TOOLBOX order (facts §1.1): open and
+check the input, create the L2A product, then (per resolution) scene classification and
+atmospheric correction. Scene classification and atmospheric correction are not implemented yet:
+only ``cr_only`` (create the product tree, Sen2Cor ``--cr_only``) runs; any other request stops
+with :class:`NotAvailableError` before anything is written. The PDGS modes are refused the same
+way. Core never prints: progress goes to the ``progress`` callback.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Callable
+
+from core.config.gipp import Gipp
+from core.config.options import ProcessingOptions
+from core.errors import InputError, NotAvailableError
+from core.io import storage
+from core.product.l1c import open_l1c
+from core.product.l2a import L2AWriteOptions, write_l2a_product
+from core.product.l2a_metadata import AuxiliaryReferences
+from core.product.metadata import ProcessingBaseline
+
+ProgressCallback = Callable[[float, str], None]
+"""``progress(fraction_done, step)``: fraction in [0, 1] and a short step name."""
+
+
+def process_product(
+    input_uri: str,
+    options: ProcessingOptions,
+    gipp: Gipp,
+    progress: ProgressCallback | None = None,
+) -> str:
+    """Process the L1C product ``input_uri`` and return the URI of the L2A product written.
+
+    Parameters
+    ----------
+    input_uri
+        L1C ``.SAFE`` folder, zip or ``s3://`` prefix.
+    options
+        The run options; ``options.output_dir`` defaults to the folder holding a local input.
+    gipp
+        The configuration (:func:`core.config.gipp.load_gipp`).
+    progress
+        Called with the fraction done and the step name.
+
+    Raises
+    ------
+    InputError
+        The input is missing or not a usable L1C product; no output folder for a remote input.
+    NotAvailableError
+        The requested mode or step is not implemented yet (nothing is written).
+    OutputError
+        The product could not be written (nothing partial is left behind).
+    """
+    report = progress or _ignore
+    if options.mode != "TOOLBOX":
+        raise NotAvailableError(
+            f"mode {options.mode} (PDGS datastrip/tile processing) is not available yet; "
+            "use TOOLBOX mode"
+        )
+    output_dir = options.output_dir or _default_output_dir(input_uri)
+    report(0.0, "reading L1C metadata")
+    l1c = open_l1c(input_uri)
+    if not options.cr_only:
+        raise NotAvailableError(
+            "scene classification and atmospheric correction are not available yet; "
+            "only --cr_only (create the L2A product tree) runs"
+        )
+    report(0.2, "creating L2A product")
+    product = write_l2a_product(l1c, output_dir, layers=None, options=_write_options(options, gipp))
+    report(1.0, "done")
+    return product
+
+
+def _write_options(options: ProcessingOptions, gipp: Gipp) -> L2AWriteOptions:
+    """The writer's settings from the command line and the GIPP files."""
+    common = gipp.l2a.common_section
+    references = gipp.sc.scene_classification.references
+    threads = common.nr_threads
+    return L2AWriteOptions(
+        processing_baseline=ProcessingBaseline.parse(gipp.pb.data.baseline_version),
+        image_format="RAW" if options.raw else "TIF" if options.tif else "JP2",
+        sc_cog=options.sc_cog,
+        resolutions=output_resolutions(options.resolution, common.downsample_20_to_60),
+        processing_centre=options.processing_centre,
+        archiving_centre=options.archiving_centre,
+        generate_tci=common.generate_tci_output,
+        threads=(os.cpu_count() or 1) if threads == "AUTO" else threads,
+        product_doi=common.product_doi,
+        aux=AuxiliaryReferences(
+            snow_climatology_map=references.snow_map,
+            esacci_water_bodies_map=references.esacci_waterbodies_map,
+            esacci_land_cover_map=references.esacci_landcover_map,
+            esacci_snow_condition_dir=references.esacci_snowcondition_map_dir,
+        ),
+    )
+
+
+def output_resolutions(resolution: int | None, downsample_20_to_60: bool) -> tuple[int, ...]:
+    """Resolutions a run produces (Sen2Cor rules, facts §1.2).
+
+    No ``--resolution``: 20 m then 10 m; ``10``: the 20 m run first, then 10 m; ``20``: 20 m;
+    each time plus 60 m by downsampling if ``Downsample_20_to_60``. ``60``: native 60 m only.
+    """
+    if resolution == 60:
+        return (60,)
+    runs = (20,) if resolution == 20 else (10, 20)
+    return (*runs, 60) if downsample_20_to_60 else runs
+
+
+def _default_output_dir(input_uri: str) -> str:
+    """Sen2Cor writes next to the input; a remote input needs an explicit output folder."""
+    if storage.is_s3(input_uri) or storage.is_zip_member(input_uri):
+        raise InputError("an output folder is required for a remote input", path=input_uri)
+    return posixpath.dirname(input_uri.rstrip("/")) or "."
+
+
+def _ignore(fraction: float, step: str) -> None:
+    """Progress sink when the caller passes none."""
