@@ -37,6 +37,8 @@ class SceneSpec:
     cloud_height_m: tuple[float, float] = (1000.0, 4000.0)
     max_elevation_m: float = 1500.0
     adjacency_km: float = 1.0
+    swath_edge: bool = False
+    """Put the eastern edge of the MSI swath across the middle of the simulated area."""
 
 
 @dataclass(frozen=True, slots=True)
