@@ -21,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from core.bands import BANDS
+from core.config.gipp import load_gipp
+from core.config.options import ProcessingOptions
+from core.pipeline import process_product
+from core.product.l1c import open_l1c
+from core.simulate.product import simulate_product
+from core.simulate.scene import SceneSpec
 
 
 def _peak_rss_mb() -> float:
@@ -40,13 +46,6 @@ def _timed(stages: dict[str, dict[str, float]], name: str, func: Callable[[], An
 
 
 def _bench_size(size: int, seed: int, queue: multiprocessing.Queue) -> None:
-    from core.config.gipp import load_gipp
-    from core.config.options import ProcessingOptions
-    from core.pipeline import process_product
-    from core.product.l1c import open_l1c
-    from core.simulate.product import simulate_product
-    from core.simulate.scene import SceneSpec
-
     stages: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix=f"sen2cloud-bench-{size}-") as tmp:
         work = Path(tmp)

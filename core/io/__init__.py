@@ -1,1 +1,1 @@
-"""Input/output: XML, storage and rasters. The only part of core (with ``product``) that touches files."""
+"""Input/output: XML, storage and rasters (with ``product``, the only part touching files)."""

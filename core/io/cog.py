@@ -14,9 +14,9 @@ from typing import Final, Literal
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 
 from core.errors import OutputError
+from core.io.raster_write import band_stack, grid_profile
 from core.product.metadata import RasterGrid
 
 COG_BLOCK: Final[int] = 512
@@ -66,21 +66,8 @@ def write_cog(
     OutputError
         The array does not fit the grid or GDAL fails.
     """
-    bands = array[np.newaxis] if array.ndim == 2 else array
-    if bands.shape[1:] != (grid.height, grid.width):
-        raise OutputError(
-            f"array of shape {array.shape} does not match the {grid.height}x{grid.width} grid",
-            path=path,
-        )
-    profile = {
-        "driver": "COG",
-        "width": grid.width,
-        "height": grid.height,
-        "count": bands.shape[0],
-        "dtype": bands.dtype.name,
-        "crs": CRS.from_epsg(grid.crs_epsg),
-        "transform": grid.transform,
-        "nodata": nodata,
+    bands = band_stack(array, grid, path=path)
+    profile = grid_profile("COG", bands, grid, nodata) | {
         "BLOCKSIZE": COG_BLOCK,
         "COMPRESS": COG_COMPRESSION,
         "LEVEL": COG_LEVEL,

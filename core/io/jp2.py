@@ -12,9 +12,9 @@ from typing import Final
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 
 from core.errors import OutputError
+from core.io.raster_write import band_stack, grid_profile
 from core.product.metadata import RasterGrid
 
 JP2_TILE: Final[int] = 1024
@@ -53,25 +53,12 @@ def write_jp2(
     OutputError
         The array does not fit the grid or GDAL fails to write the file.
     """
-    bands = array[np.newaxis] if array.ndim == 2 else array
-    if bands.shape[1:] != (grid.height, grid.width):
-        raise OutputError(
-            f"array of shape {array.shape} does not match the {grid.height}x{grid.width} grid",
-            path=path,
-        )
+    bands = band_stack(array, grid, path=path)
     if bands.dtype not in (np.uint8, np.uint16):
         raise OutputError(f"JPEG 2000 output needs uint8 or uint16, got {bands.dtype}", path=path)
     block = min(JP2_TILE, grid.width, grid.height)
     levels = max(1, min(JP2_RESOLUTIONS, int(np.log2(max(block, 1) / _SMALLEST_LEVEL_PX)) + 1))
-    profile = {
-        "driver": "JP2OpenJPEG",
-        "width": grid.width,
-        "height": grid.height,
-        "count": bands.shape[0],
-        "dtype": bands.dtype.name,
-        "crs": CRS.from_epsg(grid.crs_epsg),
-        "transform": grid.transform,
-        "nodata": nodata,
+    profile = grid_profile("JP2OpenJPEG", bands, grid, nodata) | {
         "QUALITY": 100,
         "REVERSIBLE": "YES",
         "YCBCR420": "NO",

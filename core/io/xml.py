@@ -8,11 +8,11 @@ standard library parser); this module only adds the size cap and errors that nam
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # noqa: S405 - only used for types and tree building
+import xml.etree.ElementTree as ET
 from typing import Final
 
 import defusedxml
-import defusedxml.ElementTree as DET
+from defusedxml import ElementTree as SafeET
 
 from core.errors import ProductFormatError, UnsafeInputError
 
@@ -37,7 +37,7 @@ def parse_xml_bytes(data: bytes, *, path: str) -> ET.Element:
     if not data.strip():
         raise ProductFormatError("XML document is empty", path=path)
     try:
-        return DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DefusedXmlException as err:
         raise UnsafeInputError(f"XML refused ({type(err).__name__}: {err})", path=path) from err
     except ET.ParseError as err:

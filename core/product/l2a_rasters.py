@@ -12,11 +12,11 @@ from typing import Final, Literal
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 
 from core.errors import OutputError
 from core.io.cog import LayerKind, write_cog
 from core.io.jp2 import write_jp2
+from core.io.raster_write import band_stack, grid_profile
 from core.product.metadata import RasterGrid
 from core.radiometry import reflectance_to_dn
 
@@ -75,22 +75,8 @@ def write_layer(
 
 def write_envi(path: str, array: np.ndarray, grid: RasterGrid) -> None:
     """Write ``array`` as an ENVI raw file plus ``.hdr`` header (Sen2Cor ``--raw``)."""
-    bands = array[np.newaxis] if array.ndim == 2 else array
-    if bands.shape[1:] != (grid.height, grid.width):
-        raise OutputError(
-            f"array of shape {array.shape} does not match the {grid.height}x{grid.width} grid",
-            path=path,
-        )
-    profile = {
-        "driver": "ENVI",
-        "width": grid.width,
-        "height": grid.height,
-        "count": bands.shape[0],
-        "dtype": bands.dtype.name,
-        "crs": CRS.from_epsg(grid.crs_epsg),
-        "transform": grid.transform,
-        "nodata": 0,
-    }
+    bands = band_stack(array, grid, path=path)
+    profile = grid_profile("ENVI", bands, grid, 0)
     try:
         with rasterio.open(path, "w", **profile) as dst:
             dst.write(bands)

@@ -1,1 +1,1 @@
-"""Scene simulator: realistic L1C products with known truth (the truth machine of every accuracy claim)."""
+"""Scene simulator: realistic L1C products with known truth, for every accuracy claim."""

@@ -26,7 +26,7 @@ class SceneSpec:
     """MGRS tile without the ``T``; fixes the UTM zone and the upper-left corner."""
     sensing_time: datetime = datetime(2024, 7, 15, 10, 20, 21)
     mission_id: str = "S2A"
-    baseline: ProcessingBaseline = ProcessingBaseline(5, 10)
+    baseline: ProcessingBaseline = ProcessingBaseline(5, 10)  # noqa: RUF009 - frozen value
     aerosol_type: str = "continental"
     """6S aerosol model: ``continental`` (Sen2Cor RURAL) or ``maritime``."""
     aot550_range: tuple[float, float] = (0.08, 0.25)
