@@ -3,10 +3,10 @@
 Joins the L1C reader (:func:`core.product.l1c.open_l1c`) and the L2A writer
 (:func:`core.product.l2a.write_l2a_product`) in Sen2Cor's TOOLBOX order (facts §1.1): open and
 check the input, create the L2A product, then (per resolution) scene classification and
-atmospheric correction. Scene classification and atmospheric correction are not implemented yet:
-only ``cr_only`` (create the product tree, Sen2Cor ``--cr_only``) runs; any other request stops
-with :class:`NotAvailableError` before anything is written. The PDGS modes are refused the same
-way. Core never prints: progress goes to the ``progress`` callback.
+atmospheric correction. ``cr_only`` (create the product tree, Sen2Cor ``--cr_only``) and
+``sc_only`` (scene classification only) run; atmospheric correction is not implemented yet, so any
+other request stops with :class:`NotAvailableError` before anything is written. The PDGS modes
+are refused the same way. Core never prints: progress goes to the ``progress`` callback.
 """
 
 from __future__ import annotations
@@ -15,14 +15,25 @@ import os
 import posixpath
 from collections.abc import Callable
 
+import numpy as np
+
 from core.config.gipp import Gipp
 from core.config.options import ProcessingOptions
 from core.errors import InputError, NotAvailableError
 from core.io import storage
-from core.product.l1c import open_l1c
-from core.product.l2a import L2AWriteOptions, write_l2a_product
+from core.product.l1c import L1CProduct, open_l1c
+from core.product.l2a import L2ALayers, L2AWriteOptions, write_l2a_product
 from core.product.l2a_metadata import AuxiliaryReferences
 from core.product.metadata import ProcessingBaseline
+from core.resample import block_mean
+from core.scene_classification import classify
+from core.scene_classification.classify import CLASSIC_BANDS
+from core.scene_classification.morphology import downsample_scene_class
+
+QLT_NODATA_LAYERS = ("QT_NODATA_PIXELS",)
+"""L1C quality-mask layers that make a pixel NO_DATA under ``Handle_L1C_QLT_Mask``."""
+QLT_DEFECTIVE_LAYERS = ("QT_DEFECTIVE_PIXELS", "QT_SATURATED_PIXELS_L1A")
+"""L1C quality-mask layers that make a pixel SATURATED_DEFECTIVE under ``Handle_L1C_QLT_Mask``."""
 
 ProgressCallback = Callable[[float, str], None]
 """``progress(fraction_done, step)``: fraction in [0, 1] and a short step name."""
@@ -65,15 +76,75 @@ def process_product(
     output_dir = options.output_dir or _default_output_dir(input_uri)
     report(0.0, "reading L1C metadata")
     l1c = open_l1c(input_uri)
-    if not options.cr_only:
+    if not (options.cr_only or options.sc_only):
         raise NotAvailableError(
-            "scene classification and atmospheric correction are not available yet; "
-            "only --cr_only (create the L2A product tree) runs"
+            "atmospheric correction is not available yet; only --cr_only (create the L2A "
+            "product tree) and --sc_only (scene classification) run"
         )
-    report(0.2, "creating L2A product")
-    product = write_l2a_product(l1c, output_dir, layers=None, options=_write_options(options, gipp))
+    write_options = _write_options(options, gipp)
+    layers = None
+    if options.sc_only:
+        layers = scene_classification_layers(
+            l1c, options, gipp, write_options.resolutions, progress=report
+        )
+    report(0.8, "writing L2A product")
+    product = write_l2a_product(l1c, output_dir, layers=layers, options=write_options)
     report(1.0, "done")
     return product
+
+
+def scene_classification_layers(
+    l1c: L1CProduct,
+    options: ProcessingOptions,
+    gipp: Gipp,
+    resolutions: tuple[int, ...],
+    progress: ProgressCallback | None = None,
+) -> L2ALayers:
+    """SCL, MSK_CLDPRB and MSK_SNWPRB of ``l1c`` for the output ``resolutions``.
+
+    Sen2Cor classifies at 20 m (60 m with ``--resolution 60``), never at 10 m (facts §1.1). A
+    60 m output of a 20 m run is the 3x3 median + nearest SCL and the 3x3 block mean of the
+    probabilities (facts §1.3); the 10 m product carries no SCL. The whole tile is read into
+    memory (a 20 m tile needs about 1 GB of float32 bands).
+    """
+    report = progress or _ignore
+    resolution = 60 if options.resolution == 60 else 20
+    report(0.1, f"reading TOA reflectance at {resolution} m")
+    toa = {band: l1c.read_toa(band, resolution) for band in CLASSIC_BANDS}
+    nodata = np.any([window.nodata for window in toa.values()], axis=0)
+    saturated = np.any([window.saturated for window in toa.values()], axis=0)
+    if gipp.l2a.common_section.handle_l1c_qlt_mask:
+        for band in CLASSIC_BANDS:
+            masks = l1c.quality_masks(band, resolution)
+            nodata |= masks.detector == 0
+            for name in QLT_NODATA_LAYERS:
+                nodata |= masks.layers[name]
+            for name in QLT_DEFECTIVE_LAYERS:
+                saturated |= masks.layers[name]
+    angles = l1c.angles(resolution)
+    report(0.4, f"scene classification at {resolution} m")
+    result = classify(
+        {band: window.reflectance for band, window in toa.items()},
+        sun_zenith_deg=angles.sun_zenith_deg,
+        sun_azimuth_deg=angles.sun_azimuth_deg,
+        gipp=gipp.sc,
+        resolution=resolution,
+        classic=options.sc_classic,
+        nodata=nodata,
+        saturated=saturated,
+        median_filter_px=gipp.l2a.scene_classification.filters.median_filter,
+    )
+    layers = L2ALayers(
+        scene_class={resolution: result.scene_class},
+        cloud_probability={resolution: result.cloud_probability},
+        snow_probability={resolution: result.snow_probability},
+    )
+    if resolution == 20 and 60 in resolutions:
+        layers.scene_class[60] = downsample_scene_class(result.scene_class, 60 // resolution)
+        for name in ("cloud_probability", "snow_probability"):
+            percent = block_mean(getattr(result, name), 60 // resolution, np.float64)
+            getattr(layers, name)[60] = np.rint(percent).astype(np.uint8)
+    return layers
 
 
 def _write_options(options: ProcessingOptions, gipp: Gipp) -> L2AWriteOptions:

@@ -177,7 +177,6 @@ def test_cr_only_defaults_to_the_input_folder_and_takes_the_baseline(l1c_safe: P
     "args",
     [
         [],
-        ["--sc_only"],
         ["--resolution", "60"],
         ["--mode", "process_tile", "--datastrip", "DS", "--tile", "T", "--work_dir", "W"],
         [

@@ -1,15 +1,26 @@
-"""``core.pipeline``: Sen2Cor resolution rules and the refusals made before any I/O."""
+"""``core.pipeline``: Sen2Cor resolution rules, refusals made before any I/O, ``--sc_only``."""
 
 from __future__ import annotations
 
+import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 
 from core.config.gipp import load_gipp
 from core.config.options import ProcessingOptions
 from core.errors import InputError, NotAvailableError
 from core.pipeline import output_resolutions, process_product
+from core.product.l2a_quality import SceneClass
+from core.product.masks import QUALIT_LAYERS
+from core.scene_classification.morphology import downsample_scene_class
+from core.simulate.forward import NodeGrid, simulate_scene
+from core.simulate.geometry import simulate_geometry
+from core.simulate.l1c_safe import write_l1c_safe
+from core.simulate.scene import SceneSpec
 
 
 @pytest.mark.parametrize(
@@ -79,3 +90,126 @@ def test_processing_options_refuse_bad_values(fields: dict[str, object], option:
     with pytest.raises(InputError) as caught:
         ProcessingOptions(**fields)  # type: ignore[arg-type]
     assert caught.value.path == option
+
+
+# --- scene classification only (--sc_only) on a simulated product --------------------------------
+
+SC_SIZE = 366
+"""10 m pixels of the simulated tile (183 px at 20 m, 61 at 60 m)."""
+
+
+@pytest.fixture(scope="module")
+def simulated_safe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated L1C SAFE (eastern swath edge inside, so it has no-data) with truth/."""
+    spec = SceneSpec(size=SC_SIZE, seed=5, swath_edge=True, cloud_fraction=0.25)
+    scene = simulate_scene(
+        spec,
+        simulate_geometry(spec),
+        nodes=NodeGrid(1, 1, 1, 1),
+        cache_dir=tmp_path_factory.mktemp("sixs"),
+    )
+    return Path(write_l1c_safe(scene, str(tmp_path_factory.mktemp("l1c"))))
+
+
+def _read(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def _one(folder: Path, pattern: str) -> Path:
+    (found,) = folder.rglob(pattern)
+    return found
+
+
+def test_sc_only_writes_scl_and_probabilities(simulated_safe: Path, tmp_path: Path) -> None:
+    steps: list[tuple[float, str]] = []
+    gipp = load_gipp()
+    product = Path(
+        process_product(
+            str(simulated_safe),
+            ProcessingOptions(
+                input_dir=str(simulated_safe), sc_only=True, sc_classic=True,
+                output_dir=str(tmp_path),
+            ),
+            gipp,
+            lambda fraction, step: steps.append((fraction, step)),
+        )
+    )  # fmt: skip
+    scl20 = _read(_one(product, "*_SCL_20m.jp2"))
+    scl60 = _read(_one(product, "*_SCL_60m.jp2"))
+    cloud20 = _read(_one(product, "MSK_CLDPRB_20m.jp2"))
+    assert _read(_one(product, "MSK_SNWPRB_60m.jp2")).shape == scl60.shape
+    assert not list(product.rglob("*_SCL_10m*"))  # Sen2Cor: no SCL in R10m
+    truth = _read(simulated_safe.parent / "truth" / "CLASS_20m.tif")
+    # no-data of the swath edge: class 0 where the truth is outside the footprint
+    assert np.mean((scl20 == SceneClass.NO_DATA) == (truth == SceneClass.NO_DATA)) > 0.99
+    thick = truth == SceneClass.HIGH_PROBA_CLOUDS
+    assert thick.any() and np.isin(scl20[thick], (8, 9)).mean() > 0.95
+    # 60 m: Sen2Cor's 3x3 median then nearest of the 20 m SCL
+    np.testing.assert_array_equal(scl60, downsample_scene_class(scl20, 3))
+    # cloud probability consistent with the classes written
+    hp = gipp.sc.scene_classification.thresholds.t_cloud_hp
+    assert (cloud20[scl20 == SceneClass.HIGH_PROBA_CLOUDS] >= hp * 100).all()
+    # Image_Content_QI of MTD_MSIL2A.xml from the SCL written (medium + high + cirrus)
+    valid = scl20 != SceneClass.NO_DATA
+    cloudy = 100 * np.isin(scl20[valid], (8, 9, 10)).mean()
+    root = ET.parse(product / "MTD_MSIL2A.xml").getroot()
+    written = next(e for e in root.iter() if e.tag.endswith("Cloud_Coverage_Assessment"))
+    assert float(written.text or "nan") == pytest.approx(cloudy, abs=0.01)
+    assert steps[-1] == (1.0, "done")
+
+
+def test_sc_only_at_10m_classifies_at_20m(simulated_safe: Path, tmp_path: Path) -> None:
+    product = Path(
+        process_product(
+            str(simulated_safe),
+            ProcessingOptions(
+                input_dir=str(simulated_safe), sc_only=True, resolution=10,
+                output_dir=str(tmp_path),
+            ),
+            load_gipp(),
+        )
+    )  # fmt: skip
+    assert _read(_one(product, "*_SCL_20m.jp2")).shape == (SC_SIZE // 2, SC_SIZE // 2)
+
+
+def test_atmospheric_correction_is_refused_before_writing(
+    simulated_safe: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(NotAvailableError, match="atmospheric correction"):
+        process_product(
+            str(simulated_safe),
+            ProcessingOptions(input_dir=str(simulated_safe), output_dir=str(tmp_path)),
+            load_gipp(),
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def _flag_defective(safe: Path, band: str, rows: slice, cols: slice) -> None:
+    """Set QT_DEFECTIVE_PIXELS of ``band``'s MSK_QUALIT on a block (lossless JPEG 2000)."""
+    path = _one(safe, f"MSK_QUALIT_{band}.jp2")
+    with rasterio.open(path) as src:
+        layers, profile = src.read(), src.profile
+    layers[QUALIT_LAYERS.index("QT_DEFECTIVE_PIXELS"), rows, cols] = 1
+    with rasterio.open(path, "w", **profile, QUALITY=100, REVERSIBLE="YES") as dst:
+        dst.write(layers)
+
+
+@pytest.mark.parametrize("handle", [True, False])
+def test_handle_l1c_qlt_mask_makes_defective_pixels_class_1(
+    simulated_safe: Path, tmp_path: Path, handle: bool
+) -> None:
+    safe = Path(shutil.copytree(simulated_safe, tmp_path / "in" / simulated_safe.name))
+    _flag_defective(safe, "B11", slice(20, 40), slice(10, 30))  # native 20 m pixels
+    gipp = load_gipp(overrides={"l2a.common_section.handle_l1c_qlt_mask": handle})
+    product = Path(
+        process_product(
+            str(safe),
+            ProcessingOptions(input_dir=str(safe), sc_only=True, output_dir=str(tmp_path)),
+            gipp,
+        )
+    )
+    defective = _read(_one(product, "*_SCL_20m.jp2")) == SceneClass.SATURATED_DEFECTIVE
+    block = np.zeros_like(defective)
+    block[20:40, 10:30] = True
+    np.testing.assert_array_equal(defective, block if handle else np.zeros_like(block))

@@ -20,12 +20,13 @@ from core.errors import InputError, OutputError
 from core.io.xml import find, find_text, findall, local_name, parse_xml_bytes
 from core.product.l1c import open_l1c
 from core.product.metadata import ProcessingBaseline
+from core.resample import block_mean
 from core.simulate.forward import NodeGrid, simulate_scene
 from core.simulate.geometry import simulate_geometry, solar_position, tile_origin
 from core.simulate.l1c_safe import write_l1c_safe
 from core.simulate.realforward import simulate_from_l2a
 from core.simulate.scene import SceneSpec, SimulatedScene
-from core.simulate.truth import block_mean, block_mode
+from core.simulate.truth import block_mode
 
 T29UNU_TL = (
     "l2a-real/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE/GRANULE/"

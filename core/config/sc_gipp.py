@@ -99,7 +99,10 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class ClassicConstants:
-    """Constants hard-coded in Sen2Cor's classic classifier (sen2cloud extension block)."""
+    """Constants hard-coded in Sen2Cor's classic classifier (sen2cloud extension block).
+
+    The last fields switch and tune sen2cloud's default-mode additions (not ``--sc_classic``).
+    """
 
     t_dark_b04: Reflectance
     t_dark_b8a_low: Reflectance
@@ -136,11 +139,11 @@ class ClassicConstants:
     sdw_gauss_sigma_px: Annotated[float, Facets(0.0, 50.0)]
     sdw_score: Reflectance
     sdw_cloud_dilation_px: Pixels
-    sdw_fft_padding: Reflectance
     sdw_cloud_height_low_km: Annotated[float, Facets(0.0, 20.0)]
     sdw_cloud_height_high_km: Annotated[float, Facets(0.0, 20.0)]
     sdw_cloud_height_top_km: Annotated[float, Facets(0.0, 20.0)]
     sdw_kernel_grid_m: Annotated[float, Facets(1.0, 1000.0)]
+    sdw_cloud_height_order: Annotated[int, Facets(1, 10)]
     t_water_recovery_b8a: Reflectance
     cci_wb_water_value: Byte
     t_hillshade: Byte
@@ -164,6 +167,14 @@ class ClassicConstants:
     cci_lc_bare_last: Byte
     cci_lc_water: Byte
     urban_ring_cloud_percent: Percent
+    # sen2cloud default mode (not --sc_classic): switchable additions
+    shadow_matching: bool
+    shadow_match_height_step_m: Annotated[float, Facets(10.0, 1000.0)]
+    shadow_match_min_dark_share: Reflectance
+    shadow_match_min_visible_px: Annotated[int, Facets(1, 10000)]
+    shadow_match_dilation_px: Pixels
+    shadow_match_block_px: Annotated[int, Facets(1, 100000)]
+    dark_feature_reassignment: bool
 
 
 @dataclass(frozen=True, slots=True)

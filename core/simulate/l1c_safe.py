@@ -32,13 +32,14 @@ from core.errors import OutputError
 from core.io.jp2 import write_jp2
 from core.product.metadata import RasterGrid
 from core.radiometry import reflectance_to_dn
+from core.resample import block_mean
 from core.simulate import l1c_metadata as mtd
 from core.simulate.aux_grib import write_aux_files
 from core.simulate.geometry import orbit_numbers
 from core.simulate.l1c_gml import detector_footprint_gml, empty_mask_gml
 from core.simulate.l1c_manifest import inspire_metadata, manifest
 from core.simulate.scene import SceneSpec, SimulatedScene
-from core.simulate.truth import block_mean, write_truth
+from core.simulate.truth import write_truth
 
 TCI_MAX_REFLECTANCE: Final[float] = 0.25
 """TCI maps TOA reflectance 0..0.25 to 1..255 (0 = no data), as L1C true-colour images."""

@@ -24,18 +24,10 @@ from rasterio.crs import CRS
 
 from core.bands import BANDS, RESOLUTIONS
 from core.product.metadata import RasterGrid
+from core.resample import block_mean
 from core.simulate.scene import SceneSpec, SimulatedScene
 
 SCL_CLASSES: Final[int] = 12
-
-
-def block_mean(array: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over ``factor`` x ``factor`` blocks (Sen2Cor's 10->20->60 m downsampling rule)."""
-    if factor == 1:
-        return array.astype(np.float32)
-    rows, cols = array.shape[0] // factor, array.shape[1] // factor
-    blocks = array[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
-    return blocks.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
 
 
 def block_mode(classes: np.ndarray, factor: int) -> np.ndarray:

@@ -1,0 +1,280 @@
+"""``classify``: scene classification of an in-memory TOA reflectance cube.
+
+Runs Sen2Cor's classic decision sequence (facts §2.3, :mod:`core.scene_classification.steps`)
+on band arrays of one grid; no product on disk is needed. Steps that need auxiliary data (ESA
+CCI water bodies, land cover and snow condition; the DEM) are skipped and logged when the data are
+absent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from core.config.sc_gipp import ScGipp
+from core.errors import InputError, MissingBandError
+from core.scene_classification import steps
+from core.scene_classification.shadow_matching import matched_shadow_mask
+from core.scene_classification.shadows import cloud_shadow_mask
+from core.scene_classification.terrain import Terrain, terrain
+
+logger = logging.getLogger(__name__)
+
+CLASSIC_BANDS: Final[tuple[str, ...]] = (
+    "B02", "B03", "B04", "B05", "B8A", "B10", "B11", "B12",
+)  # fmt: skip
+"""Bands the classic sequence reads."""
+SC_RESOLUTIONS: Final[tuple[int, ...]] = (20, 60)
+"""Sen2Cor classifies only at 20 m or 60 m (facts §1.1 step 8)."""
+_SOURCE: Final[str] = "<toa>"
+"""``path`` of errors about the in-memory input."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScAux:
+    """Auxiliary maps on the working grid (facts §2.5); ``None`` = not available."""
+
+    snow_possible: bool | None = None
+    """Whether ``GlobalSnowMap.tiff`` allows snow in the tile (``None``: no map, tests run)."""
+    water_bodies: np.ndarray | None = None
+    """ESA CCI water bodies (uint8, CCI_WB_WATER_VALUE = water)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SceneClassification:
+    """Result of :func:`classify` on the working grid."""
+
+    scene_class: np.ndarray
+    """uint8 SCL codes 0-11."""
+    cloud_probability: np.ndarray
+    """uint8 cloud probability in % (``MSK_CLDPRB``)."""
+    snow_probability: np.ndarray
+    """uint8 snow probability in % (``MSK_SNWPRB``)."""
+
+
+def _percent(confidence: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(confidence, 0.0, 1.0) * 100.0).astype(np.uint8)
+
+
+def _bands(toa: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    missing = [band for band in CLASSIC_BANDS if band not in toa]
+    if missing:
+        raise MissingBandError(f"scene classification needs bands {missing}", path=_SOURCE)
+    shapes = {toa[band].shape for band in CLASSIC_BANDS}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise InputError(
+            f"bands must be 2-D arrays of one shape, got {sorted(shapes)}", path=_SOURCE
+        )
+    # copies: no-data NaNs are zeroed below and the caller's arrays stay untouched
+    return {band: np.array(toa[band], dtype=np.float32, order="C") for band in CLASSIC_BANDS}
+
+
+def _check_shape(values: float | np.ndarray, shape: tuple[int, ...], name: str) -> None:
+    """Arrays must match the bands; scalars are fine."""
+    if np.ndim(values) and np.shape(values) != shape:
+        raise InputError(f"{name} has shape {np.shape(values)}, bands {shape}", path=_SOURCE)
+
+
+def _mask(mask: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
+    if mask is None:
+        return np.zeros(shape, dtype=bool)
+    _check_shape(mask, shape, name)
+    return mask.astype(bool)
+
+
+def classify(
+    toa: Mapping[str, np.ndarray],
+    *,
+    sun_zenith_deg: float | np.ndarray,
+    sun_azimuth_deg: float | np.ndarray,
+    view_zenith_deg: float | np.ndarray | None = None,
+    dem_m: np.ndarray | None = None,
+    aux: ScAux | None = None,
+    gipp: ScGipp,
+    resolution: int,
+    classic: bool = True,
+    nodata: np.ndarray | None = None,
+    saturated: np.ndarray | None = None,
+    median_filter_px: int = 0,
+) -> SceneClassification:
+    """Classify a TOA reflectance cube into Sen2Cor's 12 SCL classes.
+
+    Parameters
+    ----------
+    toa
+        Band name (``"B02"``, ``"B8A"``, ...) -> TOA reflectance (0-1) on the working grid; NaN =
+        no data. :data:`CLASSIC_BANDS` are required.
+    sun_zenith_deg, sun_azimuth_deg
+        Sun angles in degrees: scalars (tile mean) or per-pixel arrays.
+    view_zenith_deg
+        Viewing zenith (scalar or array); the classic sequence does not use it.
+    dem_m
+        Elevation (m) on the working grid; enables the cirrus altitude cut (step 7) and the
+        hill-shade cleaning (step 12, tile-mean sun angles as in Sen2Cor).
+    aux
+        Auxiliary maps (:class:`ScAux`); steps needing absent maps are skipped and logged.
+    gipp
+        ``L2A_CAL_SC_GIPP`` (:func:`core.config.gipp.load_gipp` ``.sc``).
+    resolution
+        Pixel size in metres: 20 or 60 (Sen2Cor refuses 10 m).
+    classic
+        ``--sc_classic``: Sen2Cor 2.9's sequence only. Otherwise (default mode) sen2cloud's
+        switchable additions run too (shadow matching, ``SHADOW_MATCHING``; dark features
+        that are no topographic shadow get a land class, ``DARK_FEATURE_REASSIGNMENT``).
+        Sen2Cor 2.10+'s own additions (DEM cast shadows, monthly snow-condition maps) are not
+        implemented.
+    nodata, saturated
+        L1C no-data (class 0) and saturated/defective (class 1) pixels (``Handle_L1C_QLT_Mask``).
+    median_filter_px
+        ``Median_Filter`` of L2A_GIPP applied to the final SCL (0 = none).
+
+    Returns
+    -------
+    SceneClassification
+        SCL, cloud and snow probabilities (uint8 arrays of the bands' shape).
+
+    Raises
+    ------
+    MissingBandError
+        A band of :data:`CLASSIC_BANDS` is missing.
+    InputError
+        Bad resolution, or arrays whose shapes differ.
+    """
+    if resolution not in SC_RESOLUTIONS:
+        raise InputError(
+            f"scene classification runs at 20 or 60 m, not {resolution} m", path=_SOURCE
+        )
+    bands = _bands(toa)
+    shape = bands["B02"].shape
+    for name, values in (
+        ("sun_zenith_deg", sun_zenith_deg),
+        ("sun_azimuth_deg", sun_azimuth_deg),
+        ("view_zenith_deg", view_zenith_deg),
+        ("dem_m", dem_m),
+        ("water_bodies", aux.water_bodies if aux else None),
+    ):
+        if values is not None:
+            _check_shape(values, shape, name)
+    if not classic:
+        logger.info(
+            "default mode: classic sequence plus sen2cloud's switchable additions; Sen2Cor "
+            "2.10+ DEM cast shadows and monthly snow-condition maps are not implemented"
+        )
+    aux = aux or ScAux()
+    sun = _Sun(sun_zenith_deg, sun_azimuth_deg, resolution)
+    invalid = _mask(nodata, shape, "nodata") | np.any(
+        [np.isnan(band) for band in bands.values()], axis=0
+    )
+    for band in bands.values():
+        np.nan_to_num(band, copy=False)
+    state = steps.initial_state(invalid, _mask(saturated, shape, "saturated"), gipp)
+    state = _spectral_tests(bands, state, gipp, aux, dem_m)
+    state = _cloud_shadows(bands, state, gipp, sun, invalid, classic=classic)
+    relief = None if dem_m is None else terrain(dem_m, resolution, **sun.mean())
+    state = _recoveries(bands, state, gipp, aux, relief)
+    if not classic and gipp.scene_classification.classic_constants.dark_feature_reassignment:
+        state = steps.dark_feature_reassignment(bands, state, gipp, relief)
+    state = steps.finalise(state, gipp, median_filter_px)
+    return SceneClassification(
+        scene_class=state.scene_class,
+        cloud_probability=_percent(state.cloud_probability),
+        snow_probability=_percent(state.snow_probability),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Sun:
+    """Sun angles (scalars or per-pixel arrays, degrees) on a grid of ``resolution`` metres."""
+
+    zenith_deg: float | np.ndarray
+    azimuth_deg: float | np.ndarray
+    resolution: int
+
+    def mean(self) -> dict[str, float]:
+        """Tile-mean angles as keyword arguments (Sen2Cor's hill-shade uses the mean sun)."""
+        return {
+            "sun_zenith_deg": float(np.mean(self.zenith_deg)),
+            "sun_azimuth_deg": float(np.mean(self.azimuth_deg)),
+        }
+
+
+def _spectral_tests(
+    bands: steps.Toa, state: steps.ClassState, gipp: ScGipp, aux: ScAux, dem_m: np.ndarray | None
+) -> steps.ClassState:
+    """Steps 1-7: brightness, NDSI, snow, NDVI, soil, water, rock/sand, cloud classes, cirrus."""
+    state = steps.brightness_test(bands, state, gipp)
+    state = steps.ndsi_cloud_test(bands, state, gipp)
+    if aux.snow_possible is False:
+        logger.info("snow map rules out snow in the tile: snow tests skipped")
+    else:
+        if aux.snow_possible is None:
+            logger.info("no snow map: snow tests run everywhere (steps 2.1-2.5)")
+        state = steps.snow_test(bands, state, gipp)
+    logger.info("no ESA CCI snow condition: snow over water is not relabelled (step 2.1)")
+    state = steps.ndvi_test(bands, state, gipp)
+    state = steps.soil_test(bands, state, gipp)
+    state = steps.water_test(bands, state, gipp)
+    state = steps.rock_sand_test(bands, state, gipp)
+    state = steps.red_swir_ratio_test(bands, state, gipp)
+    state = steps.cloud_classes(state, gipp)
+    if dem_m is None:
+        logger.info("no DEM: cirrus altitude cut and DEM cleaning skipped (steps 7, 12)")
+    return steps.cirrus_test(bands, state, gipp, dem_m)
+
+
+def _cloud_shadows(
+    bands: steps.Toa,
+    state: steps.ClassState,
+    gipp: ScGipp,
+    sun: _Sun,
+    invalid: np.ndarray,
+    *,
+    classic: bool,
+) -> steps.ClassState:
+    """Step 8 (classic shadow score), then in default mode the shadow matching."""
+    classes = gipp.scene_classification.classificators
+    shadow = cloud_shadow_mask(
+        bands,
+        state.cloud_probability,
+        state.scene_class == classes.thin_cirrus,
+        invalid,
+        sun_zenith_deg=sun.zenith_deg,
+        sun_azimuth_deg=sun.azimuth_deg,
+        resolution=sun.resolution,
+        gipp=gipp,
+    )
+    state = steps.cloud_shadow_update(state, shadow, gipp)
+    if classic or not gipp.scene_classification.classic_constants.shadow_matching:
+        return state
+    cloud = np.isin(state.scene_class, (classes.medium_proba_clouds, classes.high_proba_clouds))
+    matched = matched_shadow_mask(
+        bands, cloud, ~invalid, resolution=sun.resolution, gipp=gipp, **sun.mean()
+    )
+    return steps.cloud_shadow_update(state, matched, gipp)
+
+
+def _recoveries(
+    bands: steps.Toa,
+    state: steps.ClassState,
+    gipp: ScGipp,
+    aux: ScAux,
+    relief: Terrain | None,
+) -> steps.ClassState:
+    """Steps 9-17: the recoveries; those needing absent auxiliary data are skipped and logged."""
+    state = steps.dark_vegetation_recovery(bands, state, gipp)
+    state = steps.water_recovery(bands, state, gipp)
+    if aux.water_bodies is None:
+        logger.info("no ESA CCI water bodies: water-bodies recovery skipped (step 11)")
+    else:
+        state = steps.water_bodies_recovery(state, aux.water_bodies, gipp)
+    if relief is not None:
+        state = steps.dem_cleaning(bands, state, relief, gipp, aux.water_bodies)
+    if aux.snow_possible is not False:
+        state = steps.snow_recovery(bands, state, gipp)
+    state = steps.soil_recovery(bands, state, gipp)
+    logger.info("no ESA CCI land cover: land, cirrus and urban recoveries skipped (steps 15-17)")
+    return state

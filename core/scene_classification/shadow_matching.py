@@ -1,0 +1,113 @@
+"""Default-mode cloud shadows: match each cloud's shadow by its height (sen2cloud addition).
+
+Sen2Cor's classic shadow test (:mod:`core.scene_classification.shadows`) spreads every cloud
+over all likely heights and then keeps only pixels close to a fixed shadow spectrum that are not
+water-like, so deep shadows (blue path radiance over a black SWIR, B02/B11 above 6) are lost and
+usually end up as WATER. Here each cloud piece (connected cloud pixels cut into squares of
+SHADOW_MATCH_BLOCK_PX, so that a wide cloud field can hold clouds at several heights) is moved
+along the anti-solar azimuth over the candidate heights; the height whose footprint covers the
+largest share of dark pixels (darker than the shadow reference spectrum in every band) is the
+cloud's height, and the dark pixels under that footprint are its shadow, water-like or not. Switch:
+``SHADOW_MATCHING`` of L2A_CAL_SC_GIPP (the ``classic`` mode never runs it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from scipy import ndimage
+
+from core.config.sc_gipp import ScGipp
+from core.scene_classification import kernels, morphology
+from core.scene_classification.shadows import SHADOW_BANDS, shadow_reference
+
+
+def dark_pixels(toa: Mapping[str, np.ndarray], gipp: ScGipp) -> np.ndarray:
+    """Pixels darker than the SDW_REF shadow spectrum in every band of ``SHADOW_BANDS``."""
+    stack = np.stack([toa[band] for band in SHADOW_BANDS])
+    score = np.empty(stack.shape[1:], dtype=np.float32)
+    darker = np.empty(stack.shape[1:], dtype=bool)
+    kernels.shadow_spectrum_score(stack, shadow_reference(gipp), score, darker)
+    return darker
+
+
+def _cloud_pieces(cloud: np.ndarray, block_px: int) -> tuple[np.ndarray, int]:
+    """Connected cloud objects cut into ``block_px`` squares (labels 1..count, 0 = clear).
+
+    A large cloud field merges clouds at different heights into one object; each piece then
+    finds its own height.
+    """
+    objects, _ = ndimage.label(cloud)
+    rows, cols = np.nonzero(cloud)
+    blocks_per_row = -(-cloud.shape[1] // block_px)
+    block = (rows // block_px) * blocks_per_row + cols // block_px
+    n_blocks = blocks_per_row * -(-cloud.shape[0] // block_px)
+    _, piece = np.unique(objects[rows, cols] * n_blocks + block, return_inverse=True)
+    labels = np.zeros(cloud.shape, dtype=np.int64)
+    labels[rows, cols] = piece.ravel() + 1
+    return labels, int(piece.max()) + 1 if piece.size else 0
+
+
+def height_shifts(
+    sun_zenith_deg: float, sun_azimuth_deg: float, resolution: int, gipp: ScGipp
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column shift of a cloud's shadow for each candidate height.
+
+    Heights from SDW_CLOUD_HEIGHT_LOW_KM to SDW_CLOUD_HEIGHT_TOP_KM every
+    SHADOW_MATCH_HEIGHT_STEP_M; a cloud at ``h`` shades the ground ``h tan(zenith)`` away,
+    towards ``azimuth + 180`` (rows grow southwards).
+    """
+    cc = gipp.scene_classification.classic_constants
+    heights = np.arange(
+        cc.sdw_cloud_height_low_km * 1e3,
+        cc.sdw_cloud_height_top_km * 1e3 + cc.shadow_match_height_step_m / 2,
+        cc.shadow_match_height_step_m,
+    )
+    distance_px = heights * np.tan(np.radians(sun_zenith_deg)) / resolution
+    azimuth = np.radians(sun_azimuth_deg)
+    rows = np.rint(distance_px * np.cos(azimuth)).astype(np.int64)
+    cols = np.rint(-distance_px * np.sin(azimuth)).astype(np.int64)
+    return rows, cols
+
+
+def matched_shadow_mask(
+    toa: Mapping[str, np.ndarray],
+    cloud: np.ndarray,
+    valid: np.ndarray,
+    *,
+    sun_zenith_deg: float,
+    sun_azimuth_deg: float,
+    resolution: int,
+    gipp: ScGipp,
+) -> np.ndarray:
+    """Cloud shadows found by matching each cloud object's height (bool).
+
+    Parameters
+    ----------
+    toa
+        TOA reflectance of :data:`SHADOW_BANDS` on the working grid.
+    cloud
+        Cloud mask (classes 8 and 9).
+    valid
+        Pixels with data.
+    sun_zenith_deg, sun_azimuth_deg
+        Tile-mean sun angles.
+    """
+    cc = gipp.scene_classification.classic_constants
+    dark = dark_pixels(toa, gipp) & valid & ~cloud
+    labels, count = _cloud_pieces(cloud, cc.shadow_match_block_px)
+    flat = labels.ravel()
+    order = np.argsort(flat, kind="stable")[np.count_nonzero(flat == 0) :]
+    starts = np.searchsorted(flat[order], np.arange(1, count + 2))
+    shift_rows, shift_cols = height_shifts(sun_zenith_deg, sun_azimuth_deg, resolution, gipp)
+    share = np.empty(count, dtype=np.float64)
+    index = np.empty(count, dtype=np.int64)
+    kernels.match_shadow_shift(
+        order, starts, np.ascontiguousarray(cloud), np.ascontiguousarray(dark), shift_rows,
+        shift_cols, cc.shadow_match_min_visible_px, share, index,
+    )  # fmt: skip
+    index[share < cc.shadow_match_min_dark_share] = -1
+    footprint = np.zeros(cloud.shape, dtype=bool)
+    kernels.paint_shifted(order, starts, shift_rows, shift_cols, index, footprint)
+    return morphology.dilate_diamond(footprint, cc.shadow_match_dilation_px) & dark

@@ -1,0 +1,123 @@
+"""Cloud-shadow detection of the classic scene classification (facts §2.4, Sen2Cor ``L2A_CSHD``).
+
+A pixel is CLOUD_SHADOWS when a radiometric score (its spectrum is close to a fixed shadow
+spectrum) times a geometric score (a cloud can cast a shadow there) exceeds SDW_SCORE.
+
+The geometric score projects the cloud mask along the anti-solar azimuth over a range of cloud
+heights weighted by a band-pass kernel. Sen2Cor convolves the mask with one kernel built from the
+tile-mean sun angles (by FFT); here every cloud pixel is cast along its own sun direction
+(:func:`core.scene_classification.kernels.project_shadow_kernel`), which is the same convolution
+for scalar angles and follows the sun across the tile for per-pixel angles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import numpy as np
+from scipy import ndimage
+
+from core.config.sc_gipp import ScGipp
+from core.scene_classification import kernels, morphology
+
+SHADOW_BANDS: Final[tuple[str, ...]] = ("B02", "B03", "B04", "B8A", "B11", "B12")
+"""Bands compared with the shadow reference spectrum (SDW_REF_*)."""
+
+
+def shadow_reference(gipp: ScGipp) -> np.ndarray:
+    """The SDW_REF_* shadow spectrum (TOA reflectance) in the order of :data:`SHADOW_BANDS`."""
+    cc = gipp.scene_classification.classic_constants
+    return np.array(
+        [cc.sdw_ref_b02, cc.sdw_ref_b03, cc.sdw_ref_b04, cc.sdw_ref_b8a, cc.sdw_ref_b11,
+         cc.sdw_ref_b12],
+        dtype=np.float32,
+    )  # fmt: skip
+
+
+def radiometric_score(
+    toa: Mapping[str, np.ndarray], cirrus: np.ndarray, gipp: ScGipp
+) -> np.ndarray:
+    """How shadow-like each pixel's spectrum is (float32 in [0, 1]).
+
+    ``1 - mean |TOA - SDW_REF|`` over :data:`SHADOW_BANDS`, median filtered (SDW_MEDIAN_PX); below
+    ``1 - T_B02_B12`` it is 0; pixels darker than the reference in every band score 1; water-like
+    pixels (B02/B11 > SDW_WATER_R_B02_B11) and ``cirrus`` pixels score 0.
+    """
+    sc = gipp.scene_classification
+    cc = sc.classic_constants
+    stack = np.stack([toa[band] for band in SHADOW_BANDS])
+    score = np.empty(stack.shape[1:], dtype=np.float32)
+    darker = np.empty(stack.shape[1:], dtype=bool)
+    kernels.shadow_spectrum_score(stack, shadow_reference(gipp), score, darker)
+    score = morphology.median(score, cc.sdw_median_px)
+    score[score < 1.0 - sc.thresholds.t_b02_b12] = 0.0
+    score[darker] = 1.0
+    ratio = np.empty_like(score)
+    kernels.ratio_kernel(toa["B02"], toa["B11"], ratio)
+    score[(ratio > cc.sdw_water_r_b02_b11) | cirrus] = 0.0
+    return score
+
+
+def _as_grid(angle_deg: float | np.ndarray) -> np.ndarray:
+    """Angles as a float64 C array: (1, 1) for a scalar, else the per-pixel array."""
+    return np.ascontiguousarray(np.atleast_2d(np.asarray(angle_deg, dtype=np.float64)))
+
+
+def geometric_score(
+    cloud_probability: np.ndarray,
+    nodata: np.ndarray,
+    *,
+    sun_zenith_deg: float | np.ndarray,
+    sun_azimuth_deg: float | np.ndarray,
+    resolution: int,
+    gipp: ScGipp,
+) -> np.ndarray:
+    """Where a cloud can cast its shadow (float32 in [0, 1]).
+
+    Cloud mask = median-filtered (SDW_MEDIAN_PX) ``Pc`` > SDW_CLOUD_PROBA, dilated by a cross of
+    SDW_CLOUD_DILATION_PX; projected along the anti-solar azimuth over cloud heights up to
+    SDW_CLOUD_HEIGHT_TOP_KM, weighted by a band-pass of order SDW_CLOUD_HEIGHT_ORDER that is 0.5
+    at SDW_CLOUD_HEIGHT_LOW_KM and SDW_CLOUD_HEIGHT_HIGH_KM
+    (:func:`~core.scene_classification.kernels.cloud_height_weight`); then clipped to [0, 1],
+    minus the cloud mask, Gaussian-smoothed (SDW_GAUSS_SIGMA_PX) and 0 on no-data.
+    """
+    cc = gipp.scene_classification.classic_constants
+    smoothed = morphology.median(cloud_probability, cc.sdw_median_px)
+    cloud = morphology.dilate_diamond(smoothed > cc.sdw_cloud_proba, cc.sdw_cloud_dilation_px)
+    low_m, high_m = cc.sdw_cloud_height_low_km * 1e3, cc.sdw_cloud_height_high_km * 1e3
+    cast = np.zeros(cloud.shape, dtype=np.float32)
+    kernels.project_shadow_kernel(
+        np.ascontiguousarray(cloud), np.tan(np.radians(_as_grid(sun_zenith_deg))),
+        np.radians(_as_grid(sun_azimuth_deg)), min(cc.sdw_kernel_grid_m, float(resolution)),
+        float(resolution), cc.sdw_cloud_height_top_km * 1e3, (low_m + high_m) / 2,
+        (high_m - low_m) / 2, cc.sdw_cloud_height_order, cast,
+    )  # fmt: skip
+    score = np.clip(cast, 0.0, 1.0) - cloud
+    score = ndimage.gaussian_filter(np.clip(score, 0.0, 1.0), cc.sdw_gauss_sigma_px)
+    score[nodata] = 0.0
+    return score.astype(np.float32)
+
+
+def cloud_shadow_mask(
+    toa: Mapping[str, np.ndarray],
+    cloud_probability: np.ndarray,
+    cirrus: np.ndarray,
+    nodata: np.ndarray,
+    *,
+    sun_zenith_deg: float | np.ndarray,
+    sun_azimuth_deg: float | np.ndarray,
+    resolution: int,
+    gipp: ScGipp,
+) -> np.ndarray:
+    """Step 8: radiometric x geometric score > SDW_SCORE (bool)."""
+    geometric = geometric_score(
+        cloud_probability,
+        nodata,
+        sun_zenith_deg=sun_zenith_deg,
+        sun_azimuth_deg=sun_azimuth_deg,
+        resolution=resolution,
+        gipp=gipp,
+    )
+    score = radiometric_score(toa, cirrus, gipp) * geometric
+    return score > gipp.scene_classification.classic_constants.sdw_score
