@@ -249,6 +249,9 @@ def test_demo_simulates_and_processes(tmp_path: Path) -> None:
     assert (l1c / "MTD_MSIL1C.xml").is_file()
     assert l2a_name_pattern(l1c.name, "9999").fullmatch(l2a.name)
     assert (l2a / "MTD_MSIL2A.xml").is_file()
+    assert len(list(l2a.glob("GRANULE/*/IMG_DATA/R20m/*_SCL_20m.jp2"))) == 1
+    agreement = result.stdout.split("against the simulated truth", 1)[1].splitlines()[1:]
+    assert agreement and all("% agree" in line for line in agreement)
 
     again = run(cli, "demo", "--output-dir", str(folder), "--size", "60", "--seed", "3")
     assert again.exit_code == 0, again.output  # the earlier demo results are replaced

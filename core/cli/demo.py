@@ -2,8 +2,8 @@
 
 The scene comes from the simulator (:func:`core.simulate.product.simulate_product`, which also
 writes the ``truth/`` the scene was made from); the processing is the same
-:func:`core.pipeline.process_product` the other commands run, with ``cr_only`` until scene
-classification and atmospheric correction exist.
+:func:`core.pipeline.process_product` the other commands run, in ``--sc_only`` mode until the
+atmospheric correction exists. The demo ends by comparing the 20 m SCL with the true classes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Final
 
 import click
+import numpy as np
+import rasterio
 
 from core.cli.run import configure_logging, progress_bar, reported_errors
 from core.config.gipp import load_gipp
@@ -55,7 +57,7 @@ def demo(output_dir: str, size: int, seed: int, debug: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         click.echo(f"simulating a {size} x {size} px L1C scene (seed {seed}) ...", err=True)
         l1c = simulate_product(str(folder), SceneSpec(size=size, seed=seed))
-        options = ProcessingOptions(input_dir=l1c, output_dir=str(folder), cr_only=True)
+        options = ProcessingOptions(input_dir=l1c, output_dir=str(folder), sc_only=True)
         with progress_bar("L2A") as progress:
             product = process_product(l1c, options, load_gipp(), progress)
     click.echo(f"L1C input:   {l1c}")
@@ -63,6 +65,22 @@ def demo(output_dir: str, size: int, seed: int, debug: bool) -> None:
     click.echo("files per folder:")
     for name, count in folder_summary(Path(product)).items():
         click.echo(f"  {count:4d}  {name}")
+    scl_20m = next(Path(product).glob("GRANULE/*/IMG_DATA/R20m/*_SCL_20m.*"))
+    click.echo("SCL 20 m against the simulated truth (per true class: pixels, share labelled so):")
+    for line in truth_agreement(scl_20m, folder / "truth" / "CLASS_20m.tif"):
+        click.echo(f"  {line}")
+
+
+def truth_agreement(scl_path: Path, truth_path: Path) -> list[str]:
+    """Per true SCL class, its pixel count and the share of them the product labels the same."""
+    with rasterio.open(scl_path) as scl_file, rasterio.open(truth_path) as truth_file:
+        scl, truth = scl_file.read(1), truth_file.read(1)
+    lines = []
+    for code in np.unique(truth):
+        mine = truth == code
+        share = float((scl[mine] == code).mean())
+        lines.append(f"class {int(code):2d}: {int(mine.sum()):7d} px, {100 * share:5.1f} % agree")
+    return lines
 
 
 def clear_previous_demo(folder: Path) -> None:
