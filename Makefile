@@ -18,17 +18,17 @@ $(VENV)/.installed: pyproject.toml requirements.lock infra/system-deps.sh
 
 setup: $(VENV)/.installed ## Install system libraries and the Python environment (.venv/)
 
-demo: setup ## Simulate a small L1C product and process it end to end (output in demo-output/)
-	$(VENV)/bin/sen2cloud demo --output-dir demo-output
+demo: setup ## Simulate a small L1C, upload it to an emulated S3/SQS/DynamoDB stack (moto) and list the L2A published
+	$(PY) -m infra.emulation demo
 
 test: setup ## Run the test suite (uses ../shared/data when present)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
 
 lint: setup ## ruff (lint + format check)
-	$(VENV)/bin/ruff check core handlers tests
-	$(VENV)/bin/ruff format --check core handlers tests
+	$(VENV)/bin/ruff check core handlers infra tests benchmarks
+	$(VENV)/bin/ruff format --check core handlers infra tests benchmarks
 
-typecheck: setup ## mypy on core/ and handlers/
+typecheck: setup ## mypy on core/, handlers/ and infra/
 	$(VENV)/bin/mypy
 
 check: lint typecheck test ## Everything CI checks

@@ -1,5 +1,6 @@
 """Thin AWS Lambda entry points that parse an event and call :mod:`core`.
 
-The dispatcher, processor and catalog handlers arrive with the serverless-pipeline work; until
-then the deployable template wires the storage and the work queue only.
+:mod:`handlers.processor` turns an S3 arrival queued on SQS into an L2A product in the output
+bucket; :mod:`handlers.events` parses and checks the notifications. AWS API calls live here and in
+``infra/``, never in ``core``.
 """

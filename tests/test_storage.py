@@ -141,8 +141,12 @@ def test_zip_member_uris_and_listing(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("P.SAFE/GRANULE/G/MTD_TL.xml", "<a/>")
         zf.writestr("P.SAFE/MTD_MSIL1C.xml", "<b/>")
+        zf.writestr("P.SAFE/rep_info/", "")  # an empty folder, stored as its own entry
     base = storage.zip_member_uri(str(archive), "P.SAFE")
-    assert storage.listdir(base) == ["GRANULE", "MTD_MSIL1C.xml"]
+    assert storage.listdir(base) == ["GRANULE", "MTD_MSIL1C.xml", "rep_info"]
+    assert storage.listdir(storage.join(base, "rep_info")) == []
+    with pytest.raises(ProductFormatError, match="folder not found"):
+        storage.listdir(storage.join(base, "absent"))
     assert storage.is_dir(storage.join(base, "GRANULE"))
     assert storage.read_bytes(storage.join(base, "./GRANULE/G/MTD_TL.xml")) == b"<a/>"
     assert not storage.exists(storage.join(base, "nothing.xml"))

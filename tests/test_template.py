@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from cfnlint.decode import cfn_yaml
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
@@ -81,3 +85,102 @@ def test_input_notifications_filter_on_l1c_arrivals(resources: dict) -> None:
         if rule["Name"] == "suffix"
     }
     assert suffixes == {"manifest.safe", ".zip"}
+
+
+def _parameters() -> dict:
+    return cfn_yaml.load(str(TEMPLATE))["Parameters"]
+
+
+def test_visibility_timeout_is_at_least_six_function_timeouts(resources: dict) -> None:
+    # Lambda refuses an SQS event source whose visibility timeout is under the function timeout;
+    # AWS advises 6x. The parameter bounds keep every allowed combination valid.
+    params = _parameters()
+    function = resources["ProcessorFunction"]["Properties"]
+    queue = resources["WorkQueue"]["Properties"]
+    assert function["Timeout"] == {"Ref": "FunctionTimeoutSeconds"}
+    assert queue["VisibilityTimeout"] == {"Ref": "QueueVisibilityTimeoutSeconds"}
+    visibility, timeout = params["QueueVisibilityTimeoutSeconds"], params["FunctionTimeoutSeconds"]
+    assert int(timeout["MaxValue"]) <= 900  # Lambda's limit
+    assert int(visibility["MinValue"]) >= 6 * int(timeout["MaxValue"])
+    assert int(visibility["Default"]) >= 6 * int(timeout["Default"])
+
+
+def test_processor_is_a_container_image_fed_one_message_at_a_time(resources: dict) -> None:
+    processor = resources["ProcessorFunction"]
+    props = processor["Properties"]
+    assert props["PackageType"] == "Image"
+    dockerfile = TEMPLATE.parent / processor["Metadata"]["DockerContext"]
+    dockerfile = dockerfile / processor["Metadata"]["Dockerfile"]
+    command = props["ImageConfig"]["Command"]
+    assert f"CMD {json.dumps(command)}" in dockerfile.read_text()
+    module, function = command[0].rsplit(".", 1)
+    assert importlib.util.find_spec(module) is not None and function == "lambda_handler"
+    (event,) = props["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["WorkQueue", "Arn"]}
+    assert event["Properties"]["BatchSize"] == 1
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["ReservedConcurrentExecutions"] == {"Ref": "ProcessorReservedConcurrency"}
+
+
+def test_processor_permissions_are_specific_to_its_own_resources(resources: dict) -> None:
+    statements = [
+        statement
+        for policy in resources["ProcessorFunction"]["Properties"]["Policies"]
+        for statement in policy["Statement"]
+    ]
+    assert statements
+    own = set(resources)
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"]
+        assert all("*" not in action for action in actions), statement["Sid"]
+        resource = statement["Resource"]
+        target = (
+            resource["Fn::GetAtt"][0]
+            if "Fn::GetAtt" in resource
+            else resource["Fn::Sub"].split(".", 1)[0].removeprefix("${")
+        )
+        assert target in own, statement["Sid"]
+        services = {action.split(":", 1)[0] for action in actions}
+        assert services == {_SERVICE[resources[target]["Type"]]}, statement["Sid"]
+
+
+_SERVICE = {"AWS::S3::Bucket": "s3", "AWS::DynamoDB::Table": "dynamodb"}
+
+
+def test_idempotency_table_matches_the_powertools_persistence_layer(resources: dict) -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")  # built offline, never called
+    persistence = DynamoDBPersistenceLayer(table_name="unused", boto3_client=client)
+    (name,) = [
+        n
+        for n, r in _of_type(resources, "AWS::DynamoDB::Table").items()
+        if resources["ProcessorFunction"]["Properties"]["Environment"]["Variables"][
+            "IDEMPOTENCY_TABLE"
+        ]
+        == {"Ref": n}
+    ]
+    props = resources[name]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": persistence.key_attr, "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {
+        "AttributeName": persistence.expiry_attr,
+        "Enabled": True,
+    }
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_dead_letter_queue_depth_raises_an_alarm(resources: dict) -> None:
+    alarms = _of_type(resources, "AWS::CloudWatch::Alarm").values()
+    watched = {
+        dimension["Value"]["Fn::GetAtt"][0]
+        for alarm in alarms
+        if alarm["Properties"]["Namespace"] == "AWS/SQS"
+        for dimension in alarm["Properties"]["Dimensions"]
+    }
+    dead_letter_queues = {
+        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for q in _of_type(resources, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in q["Properties"]
+    }
+    assert dead_letter_queues <= watched

@@ -244,12 +244,13 @@ def listdir(uri: str) -> list[str]:
     if is_zip_member(uri):
         archive_uri, member = split_zip_uri(uri)
         prefix = f"{member}/" if member else ""
+        names = zip_names(archive_uri)
         children = {
             n[len(prefix) :].split("/", 1)[0]
-            for n in zip_names(archive_uri)
+            for n in names
             if n.startswith(prefix) and len(n) > len(prefix)
         }
-        if not children:
+        if not children and prefix not in names:  # an empty folder is stored as "name/"
             raise ProductFormatError("folder not found in the archive", path=uri)
         return sorted(children)
     if is_s3(uri):

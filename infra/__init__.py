@@ -1,0 +1,1 @@
+"""Deployment and local-emulation code of sen2cloud (AWS API calls live here and in handlers/)."""

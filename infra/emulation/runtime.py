@@ -1,0 +1,135 @@
+"""Start the emulated stack: moto's HTTP server, the template's resources, the functions.
+
+:func:`emulated_stack` starts ``moto.server.ThreadedMotoServer`` on 127.0.0.1 (a free port),
+creates what ``template.yaml`` declares, sets the process environment a deployed function sees
+(the endpoint, test credentials and the function's ``Environment`` from the template), loads
+each function's handler as a cold start would, and wires its SQS events into
+:class:`~infra.emulation.event_source.EventSourceMapping` objects. Everything is undone on exit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from infra.emulation.event_source import EventSourceMapping, Handler
+from infra.emulation.provision import provision
+from infra.emulation.stack import Stack
+
+log = logging.getLogger(__name__)
+
+LOCAL_PARAMETERS: Final[dict[str, str]] = {"QueueVisibilityTimeoutSeconds": "2"}
+"""Template parameters the emulation overrides: a failed message comes back after 2 s instead of
+the deployed 90 minutes, so a scene that keeps failing reaches the dead-letter queue in seconds
+(the in-process poller is the only consumer, so a shorter timeout cannot cause a second
+delivery while a message is being processed)."""
+CLIENT_ENVIRONMENT: Final[dict[str, str]] = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+"""Fake credentials for moto; no X-Ray daemon runs locally."""
+
+
+@dataclass(frozen=True, slots=True)
+class Emulation:
+    """A running emulated stack."""
+
+    stack: Stack
+    mappings: dict[str, EventSourceMapping]
+    """``<function>.<event>`` -> the event source mapping of that SQS event."""
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the emulated endpoint."""
+        return boto3.client(
+            service, endpoint_url=self.stack.endpoint, region_name=self.stack.region
+        )
+
+    def bucket(self, logical_id: str) -> str:
+        return self.stack.physical_name(logical_id)
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.stack.ref(logical_id)
+
+
+@contextmanager
+def emulated_stack(parameters: dict[str, str] | None = None) -> Iterator[Emulation]:
+    """Run the stack of ``template.yaml`` on a local moto server until the block exits."""
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    saved = dict(os.environ)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        # moto keeps its state per process, not per server: start from an empty account.
+        reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(reset).close()  # noqa: S310 - the local server started above
+        stack = Stack(endpoint=endpoint, parameters=LOCAL_PARAMETERS | (parameters or {}))
+        os.environ.update(CLIENT_ENVIRONMENT)
+        os.environ["AWS_ENDPOINT_URL"] = stack.endpoint
+        os.environ["AWS_DEFAULT_REGION"] = stack.region
+        provision(stack)
+        log.info("emulated AWS endpoint %s (stack %s)", stack.endpoint, stack.name)
+        yield Emulation(stack, _mappings(stack))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        server.stop()
+
+
+def _mappings(stack: Stack) -> dict[str, EventSourceMapping]:
+    """Load every function and map its SQS events (SAM ``Events`` of ``Type: SQS``).
+
+    Functions run in this process, so a function's ``Environment`` becomes the process
+    environment; the template has one function today.
+    """
+    mappings = {}
+    sqs = boto3.client("sqs", endpoint_url=stack.endpoint, region_name=stack.region)
+    for logical_id in stack.resources("AWS::Serverless::Function"):
+        props = stack.properties(logical_id)
+        os.environ.update(props.get("Environment", {}).get("Variables", {}))
+        handler = cold_start(props["ImageConfig"]["Command"][0])
+        for event_name, event in props.get("Events", {}).items():
+            if event["Type"] != "SQS":
+                continue
+            queue_arn = event["Properties"]["Queue"]
+            mappings[f"{logical_id}.{event_name}"] = EventSourceMapping(
+                sqs=sqs,
+                queue_url=sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"],
+                queue_arn=queue_arn,
+                handler=handler,
+                function_name=stack.physical_name(logical_id),
+                timeout_s=int(props["Timeout"]),
+                memory_mb=int(props["MemorySize"]),
+                batch_size=int(event["Properties"].get("BatchSize", 10)),
+                region=stack.region,
+            )
+    return mappings
+
+
+def cold_start(handler_path: str) -> Handler:
+    """Import ``module.function`` afresh, so module-level settings read the current environment."""
+    module_name, function = handler_path.rsplit(".", 1)
+    module = sys.modules.get(module_name)
+    module = importlib.reload(module) if module else importlib.import_module(module_name)
+    handler: Handler = getattr(module, function)
+    return handler
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
