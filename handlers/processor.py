@@ -67,6 +67,7 @@ def process_scene(scene: dict[str, str]) -> dict[str, str]:
 
 def record_handler(record: SQSRecord) -> None:
     """Process every Level-1C arrival named by ``record``; skip other objects."""
+    metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=1)
     for obj in parse_notification(record.body, source=f"SQS message {record.message_id}"):
         arrival = l1c_arrival(obj)
         if arrival is None:
