@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import core  # noqa: F401  # loads PROJ before any test module imports eccodes (see core/__init__.py)
+
 SHARED_DATA = Path(
     os.environ.get(
         "SEN2CLOUD_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -15,6 +15,7 @@ import rasterio
 from click.testing import CliRunner
 
 from core.bands import BANDS
+from core.cli.main import cli
 from core.cli.simulate import build_spec, simulate
 from core.errors import InputError, OutputError
 from core.io.xml import find, find_text, findall, local_name, parse_xml_bytes
@@ -24,6 +25,7 @@ from core.resample import block_mean
 from core.simulate.forward import NodeGrid, simulate_scene
 from core.simulate.geometry import simulate_geometry, solar_position, tile_origin
 from core.simulate.l1c_safe import write_l1c_safe
+from core.simulate.preview import rgb_image
 from core.simulate.realforward import simulate_from_l2a
 from core.simulate.scene import SceneSpec, SimulatedScene
 from core.simulate.truth import block_mode
@@ -449,3 +451,21 @@ def _handmade(spec: SceneSpec) -> SimulatedScene:
         dem_m=np.zeros((n, n), np.float32),
         ozone_du=330.0,
     )
+
+
+def test_preview_command_puts_products_side_by_side(product: Path, tmp_path: Path) -> None:
+    """``sen2cloud preview`` renders each product's B04/B03/B02 TOA as TCI pixels, left to right."""
+    png = tmp_path / "side.png"
+    result = CliRunner().invoke(
+        cli, ["preview", str(png), str(product), str(product), "--resolution", "60"]
+    )
+    assert result.exit_code == 0, result.output
+    l1c = open_l1c(str(product))
+    expected = rgb_image(*(l1c.read_toa(b, 60).reflectance for b in ("B04", "B03", "B02")))
+    with rasterio.open(png) as src:
+        picture = np.moveaxis(src.read(), 0, -1)
+    rows, cols = expected.shape[:2]
+    assert picture.shape == (rows, 2 * cols + 8, 3)
+    assert np.array_equal(picture[:, :cols], expected)
+    assert np.array_equal(picture[:, cols + 8 :], expected)
+    assert not picture[:, cols : cols + 8].any()
