@@ -1,4 +1,4 @@
-"""``sen2cloud``: the project's command group (process, simulate, demo, info)."""
+"""``sen2cloud``: the project's command group (process, simulate, demo, info, preview, ...)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import click
 
 from core.cli.demo import demo
 from core.cli.info import info
+from core.cli.lut import build_lut
+from core.cli.preview import preview
 from core.cli.process import process
 from core.cli.simulate import simulate
 
@@ -20,3 +22,5 @@ cli.add_command(process)
 cli.add_command(demo)
 cli.add_command(info)
 cli.add_command(simulate)
+cli.add_command(build_lut)
+cli.add_command(preview)

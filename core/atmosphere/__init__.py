@@ -1,0 +1,1 @@
+"""Atmospheric correction: the project's own 6S radiative-transfer tables, interpolated."""
