@@ -125,7 +125,7 @@ def test_cfg_files_validate_against_sen2cor_xsd(sen2cor_cfg: Path, tmp_path: Pat
             "Common_Section/Force_Exit_On_DEM_Error",
             "Common_Section/Handle_L1C_QLT_Mask",
         ],
-        "sc": ["Scene_Classification/Classic_Constants"],
+        "sc": ["Scene_Classification/Classic_Constants", "Scene_Classification/Default_Mode"],
         "ac": ["Classic_Constants"],
         "pb": [],
     }

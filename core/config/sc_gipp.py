@@ -167,7 +167,12 @@ class ClassicConstants:
     cci_lc_bare_last: Byte
     cci_lc_water: Byte
     urban_ring_cloud_percent: Percent
-    # sen2cloud default mode (not --sc_classic): switchable additions
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultMode:
+    """Switchable steps the default mode (not ``--sc_classic``) adds (sen2cloud extension block)."""
+
     shadow_matching: bool
     shadow_match_height_step_m: Annotated[float, Facets(10.0, 1000.0)]
     shadow_match_min_dark_share: Reflectance
@@ -185,6 +190,7 @@ class SceneClassification:
     classificators: Classificators
     thresholds: Thresholds
     classic_constants: ClassicConstants
+    default_mode: DefaultMode
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,7 +176,7 @@ def classify(
     state = _cloud_shadows(bands, state, gipp, sun, invalid, classic=classic)
     relief = None if dem_m is None else terrain(dem_m, resolution, **sun.mean())
     state = _recoveries(bands, state, gipp, aux, relief)
-    if not classic and gipp.scene_classification.classic_constants.dark_feature_reassignment:
+    if not classic and gipp.scene_classification.default_mode.dark_feature_reassignment:
         state = steps.dark_feature_reassignment(bands, state, gipp, relief)
     state = steps.finalise(state, gipp, median_filter_px)
     return SceneClassification(
@@ -248,7 +248,7 @@ def _cloud_shadows(
         gipp=gipp,
     )
     state = steps.cloud_shadow_update(state, shadow, gipp)
-    if classic or not gipp.scene_classification.classic_constants.shadow_matching:
+    if classic or not gipp.scene_classification.default_mode.shadow_matching:
         return state
     cloud = np.isin(state.scene_class, (classes.medium_proba_clouds, classes.high_proba_clouds))
     matched = matched_shadow_mask(

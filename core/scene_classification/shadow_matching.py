@@ -59,10 +59,9 @@ def height_shifts(
     towards ``azimuth + 180`` (rows grow southwards).
     """
     cc = gipp.scene_classification.classic_constants
+    step_m = gipp.scene_classification.default_mode.shadow_match_height_step_m
     heights = np.arange(
-        cc.sdw_cloud_height_low_km * 1e3,
-        cc.sdw_cloud_height_top_km * 1e3 + cc.shadow_match_height_step_m / 2,
-        cc.shadow_match_height_step_m,
+        cc.sdw_cloud_height_low_km * 1e3, cc.sdw_cloud_height_top_km * 1e3 + step_m / 2, step_m
     )
     distance_px = heights * np.tan(np.radians(sun_zenith_deg)) / resolution
     azimuth = np.radians(sun_azimuth_deg)
@@ -94,9 +93,9 @@ def matched_shadow_mask(
     sun_zenith_deg, sun_azimuth_deg
         Tile-mean sun angles.
     """
-    cc = gipp.scene_classification.classic_constants
+    dm = gipp.scene_classification.default_mode
     dark = dark_pixels(toa, gipp) & valid & ~cloud
-    labels, count = _cloud_pieces(cloud, cc.shadow_match_block_px)
+    labels, count = _cloud_pieces(cloud, dm.shadow_match_block_px)
     flat = labels.ravel()
     order = np.argsort(flat, kind="stable")[np.count_nonzero(flat == 0) :]
     starts = np.searchsorted(flat[order], np.arange(1, count + 2))
@@ -105,9 +104,9 @@ def matched_shadow_mask(
     index = np.empty(count, dtype=np.int64)
     kernels.match_shadow_shift(
         order, starts, np.ascontiguousarray(cloud), np.ascontiguousarray(dark), shift_rows,
-        shift_cols, cc.shadow_match_min_visible_px, share, index,
+        shift_cols, dm.shadow_match_min_visible_px, share, index,
     )  # fmt: skip
-    index[share < cc.shadow_match_min_dark_share] = -1
+    index[share < dm.shadow_match_min_dark_share] = -1
     footprint = np.zeros(cloud.shape, dtype=bool)
     kernels.paint_shifted(order, starts, shift_rows, shift_cols, index, footprint)
-    return morphology.dilate_diamond(footprint, cc.shadow_match_dilation_px) & dark
+    return morphology.dilate_diamond(footprint, dm.shadow_match_dilation_px) & dark
