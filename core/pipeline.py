@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from core.config.gipp import Gipp
 from core.config.options import ProcessingOptions
 from core.errors import InputError, NotAvailableError
 from core.io import storage
+from core.product.cloud_product import CloudProduct, write_cloud_product
 from core.product.l1c import L1CProduct, open_l1c
 from core.product.l2a import L2ALayers, L2AWriteOptions, write_l2a_product
 from core.product.l2a_metadata import AuxiliaryReferences
@@ -91,6 +93,61 @@ def process_product(
     product = write_l2a_product(l1c, output_dir, layers=layers, options=write_options)
     report(1.0, "done")
     return product
+
+
+@dataclass(frozen=True)
+class SceneOutputs:
+    """Where :func:`process_scene` writes a scene's cloud product (and optionally its SAFE)."""
+
+    cloud_uri: str
+    """Folder or ``s3://`` prefix receiving the COGs, thumbnail and STAC item (item last)."""
+    publish_uri: str | None = None
+    """Final location the item's asset hrefs point to (default ``cloud_uri``): a caller that
+    stages under ``cloud_uri`` copies the files there afterwards."""
+    safe_dir: str | None = None
+    """Also write the Sen2Cor SAFE product into this folder or prefix."""
+
+
+@dataclass(frozen=True)
+class SceneResult:
+    """What :func:`process_scene` wrote."""
+
+    cloud: CloudProduct
+    safe_uri: str | None
+
+
+def process_scene(
+    input_uri: str,
+    outputs: SceneOutputs,
+    options: ProcessingOptions,
+    gipp: Gipp,
+    progress: ProgressCallback | None = None,
+) -> SceneResult:
+    """Process ``input_uri`` into a cloud product (COGs + STAC item), and a SAFE if asked.
+
+    The same steps as :func:`process_product`; the layers computed once serve both outputs.
+    """
+    report = progress or _ignore
+    report(0.0, "reading L1C metadata")
+    l1c = open_l1c(input_uri)
+    if not options.sc_only:
+        raise NotAvailableError(
+            "atmospheric correction is not available yet; the cloud product needs sc_only"
+        )
+    write_options = _write_options(options, gipp)
+    layers = scene_classification_layers(
+        l1c, options, gipp, write_options.resolutions, progress=report
+    )
+    safe_uri = None
+    if outputs.safe_dir is not None:
+        report(0.7, "writing L2A SAFE product")
+        safe_uri = write_l2a_product(l1c, outputs.safe_dir, layers=layers, options=write_options)
+    report(0.85, "writing cloud-optimised product")
+    cloud = write_cloud_product(
+        l1c, layers, outputs.cloud_uri, publish_uri=outputs.publish_uri, l1c_href=input_uri
+    )
+    report(1.0, "done")
+    return SceneResult(cloud=cloud, safe_uri=safe_uri)
 
 
 def scene_classification_layers(

@@ -1,0 +1,81 @@
+"""What the atmospheric correction needs to know about an acquisition besides its TOA bands.
+
+Angles are degrees, as in MTD_TL.xml: zeniths from the vertical, azimuths clockwise from north,
+both the directions *from the ground* towards the sun and the sensor. Every field is either a
+scalar (one value for the whole cube) or an array on the working grid of the TOA cube.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.angles import AngleFields
+
+AngleField = np.ndarray | float
+"""A per-pixel angle field on the working grid, or one value for every pixel."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Sensor, date and per-pixel geometry of a TOA cube (all bands on one grid)."""
+
+    sensor: str
+    """``S2A``, ``S2B`` or ``S2C`` (the spectral responses of the radiative-transfer table)."""
+    resolution: int
+    """Pixel size of the working grid in metres (10, 20 or 60 for a tile; any for the API)."""
+    sun_zenith_deg: AngleField
+    sun_azimuth_deg: AngleField
+    view_zenith_deg: Mapping[str, AngleField]
+    """Band name -> view zenith; a band missing here uses the mean of the others."""
+    view_azimuth_deg: Mapping[str, AngleField]
+    day_of_year: int
+    """Of the sensing date: summer/winter ozone and water-vapour starts (``Mid_Latitude``)."""
+    latitude_deg: float
+    """Of the tile centre: ``Mid_Latitude = AUTO`` and the seasons of the southern hemisphere."""
+
+    def view_angles(self, band: str) -> tuple[AngleField, AngleField]:
+        """View zenith and azimuth of ``band`` (the mean over the other bands when absent)."""
+        if band in self.view_zenith_deg:
+            return self.view_zenith_deg[band], self.view_azimuth_deg[band]
+        zeniths = [np.asarray(v, dtype=np.float64) for v in self.view_zenith_deg.values()]
+        azimuths = [np.asarray(v, dtype=np.float64) for v in self.view_azimuth_deg.values()]
+        return np.mean(np.stack(np.broadcast_arrays(*zeniths)), axis=0), _mean_azimuth(azimuths)
+
+    def relative_azimuth_deg(self, band: str) -> AngleField:
+        """Sun azimuth minus view azimuth of ``band`` (0 = backscatter), in 0..180 deg."""
+        _, view_azimuth = self.view_angles(band)
+        diff = np.asarray(self.sun_azimuth_deg, dtype=np.float64) - np.asarray(view_azimuth)
+        relative = np.abs((diff + 180.0) % 360.0 - 180.0)
+        return float(relative) if relative.ndim == 0 else relative
+
+    @classmethod
+    def from_angle_fields(
+        cls,
+        angles: AngleFields,
+        *,
+        sensor: str,
+        resolution: int,
+        day_of_year: int,
+        latitude_deg: float,
+    ) -> Observation:
+        """An observation from the per-pixel angles of an L1C window (``L1CProduct.angles``)."""
+        return cls(
+            sensor=sensor,
+            resolution=resolution,
+            sun_zenith_deg=angles.sun_zenith_deg,
+            sun_azimuth_deg=angles.sun_azimuth_deg,
+            view_zenith_deg=angles.view_zenith_deg,
+            view_azimuth_deg=angles.view_azimuth_deg,
+            day_of_year=day_of_year,
+            latitude_deg=latitude_deg,
+        )
+
+
+def _mean_azimuth(azimuths: list[np.ndarray]) -> np.ndarray:
+    """Circular mean of azimuth fields in degrees (0..360)."""
+    stacked = np.radians(np.stack(np.broadcast_arrays(*azimuths)))
+    mean = np.degrees(np.arctan2(np.sin(stacked).mean(axis=0), np.cos(stacked).mean(axis=0)))
+    return np.asarray(mean % 360.0)

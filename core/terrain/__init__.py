@@ -1,0 +1,1 @@
+"""Elevation models and the terrain geometry derived from them (slope, aspect, illumination)."""
