@@ -15,7 +15,7 @@ from l2a_fixtures import L2A_REAL
 from core.errors import InputError
 from core.io.xml import find_text_required, parse_xml_bytes
 from core.product.metadata import L1CMetadata, ProcessingBaseline
-from core.product.naming import CompactProductName, L2ANames, check_centre
+from core.product.naming import CompactProductName, ProductNames, check_centre
 
 
 def _l1c_of_real_l2a(safe: Path) -> L1CMetadata:
@@ -56,9 +56,9 @@ def _l1c_of_real_l2a(safe: Path) -> L1CMetadata:
 
 
 @pytest.fixture(scope="module")
-def real_names(shared_data: Path) -> tuple[L2ANames, Path]:
+def real_names(shared_data: Path) -> tuple[ProductNames, Path]:
     safe = shared_data / L2A_REAL
-    names = L2ANames.from_l1c(
+    names = ProductNames.l2a_from_l1c(
         _l1c_of_real_l2a(safe),
         generation_time=datetime(2022, 10, 5, 16, 44, 54, tzinfo=UTC),
         baseline=ProcessingBaseline(4, 0),
@@ -132,7 +132,7 @@ def test_bad_names_and_centres_are_refused_with_the_culprit_named(shared_data: P
     with pytest.raises(InputError, match=r"S2A_MSIL2A_garbage\.SAFE"):
         CompactProductName.parse("S2A_MSIL2A_garbage.SAFE")
     with pytest.raises(InputError, match="processing centre"):
-        L2ANames.from_l1c(
+        ProductNames.l2a_from_l1c(
             _l1c_of_real_l2a(shared_data / L2A_REAL),
             generation_time=datetime(2022, 1, 1, tzinfo=UTC),
             baseline=ProcessingBaseline(4, 0),

@@ -48,7 +48,7 @@ from core.product.l2a_rasters import (
     write_layer,
 )
 from core.product.metadata import L1CMetadata, L1CSourceFiles, ProcessingBaseline, RasterGrid
-from core.product.naming import L2ANames, check_centre
+from core.product.naming import ProductNames, check_centre
 from core.product.quicklook import index_html, preview, true_colour, write_png
 
 DEFAULT_BASELINE: Final[ProcessingBaseline] = ProcessingBaseline(99, 99)
@@ -128,7 +128,7 @@ class _Layout:
     """Folders of the product under construction."""
 
     root: Path
-    names: L2ANames
+    names: ProductNames
 
     @property
     def granule(self) -> Path:
@@ -178,7 +178,7 @@ def write_l2a_product(
     meta = l1c.metadata
     generated = (generation_time or datetime.now(UTC)).astimezone(UTC)
     baseline = options.processing_baseline or DEFAULT_BASELINE
-    names = L2ANames.from_l1c(
+    names = ProductNames.l2a_from_l1c(
         meta, generation_time=generated, baseline=baseline, centre=options.processing_centre
     )
     identity = mtd.ProductIdentity(

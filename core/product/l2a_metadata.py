@@ -40,7 +40,7 @@ from core.product.l2a_rasters import (
     WVP_QUANTIFICATION_VALUE,
 )
 from core.product.metadata import L1CMetadata
-from core.product.naming import L2ANames
+from core.product.naming import ProductNames
 
 XSI_NS: Final[str] = "http://www.w3.org/2001/XMLSchema-instance"
 PSD_NS_ROOT: Final[str] = "https://psd-14.sentinel2.eo.esa.int/PSD/"
@@ -72,7 +72,7 @@ class AuxiliaryReferences:
 class ProductIdentity:
     """What identifies the L2A product in its metadata."""
 
-    names: L2ANames
+    names: ProductNames
     generation_time: datetime
     product_doi: str
     boa_add_offset: int

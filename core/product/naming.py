@@ -1,4 +1,4 @@
-"""Names of an L2A product, its granule, datastrip and image files (Sen2Cor 2.10+ TOOLBOX mode).
+"""Names of an L1C or L2A product, its granule, datastrip and image files (Sen2Cor 2.10+).
 
 The patterns are those of real baseline-04.00 products and of Sen2Cor's ``L2A_Product`` naming
 (facts §5.2):
@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Literal
 
 from core.errors import InputError
 from core.product.metadata import L1CMetadata, ProcessingBaseline
@@ -83,9 +83,10 @@ class CompactProductName:
 
 
 @dataclass(frozen=True, slots=True)
-class L2ANames:
-    """Every name of one L2A product, derived from the L1C metadata (facts §5.2)."""
+class ProductNames:
+    """Every name of one L1C or L2A product (facts §5.2): both levels share the patterns."""
 
+    level: Literal["L1C", "L2A"]
     mission_id: str
     tile_id: str
     datatake_start: str
@@ -97,14 +98,14 @@ class L2ANames:
     centre: str
 
     @classmethod
-    def from_l1c(
+    def l2a_from_l1c(
         cls,
         l1c: L1CMetadata,
         *,
         generation_time: datetime,
         baseline: ProcessingBaseline,
         centre: str | None = None,
-    ) -> L2ANames:
+    ) -> ProductNames:
         """Derive the L2A names.
 
         ``centre`` is the 4-character processing centre (``--processing_centre``); when absent
@@ -122,6 +123,7 @@ class L2ANames:
             long_id = _LONG_ID_RE.match(l1c.datastrip_id)
             centre = long_id["centre"] if long_id else "SC__"
         return cls(
+            level="L2A",
             mission_id=l1c.mission_id,
             tile_id=l1c.tile_id.removeprefix("T"),
             datatake_start=compact_time(l1c.datatake_sensing_start),
@@ -137,19 +139,22 @@ class L2ANames:
     def product(self) -> str:
         """``S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE``."""
         return (
-            f"{self.mission_id}_MSIL2A_{self.datatake_start}_{self.baseline.n_code}"
+            f"{self.mission_id}_MSI{self.level}_{self.datatake_start}_{self.baseline.n_code}"
             f"_R{self.relative_orbit:03d}_T{self.tile_id}_{self.generation}.SAFE"
         )
 
     @property
     def granule(self) -> str:
         """``L2A_T29UNU_A038058_20221005T115407``."""
-        return f"L2A_T{self.tile_id}_A{self.absolute_orbit:06d}_{self.datastrip_sensing}"
+        return self._granule(self.level)
 
     @property
     def l1c_granule(self) -> str:
-        """The input granule folder, ``L1C_T29UNU_A038058_20221005T115407``."""
-        return f"L1C_T{self.tile_id}_A{self.absolute_orbit:06d}_{self.datastrip_sensing}"
+        """The L1C granule folder, ``L1C_T29UNU_A038058_20221005T115407``."""
+        return self._granule("L1C")
+
+    def _granule(self, level: str) -> str:
+        return f"{level}_T{self.tile_id}_A{self.absolute_orbit:06d}_{self.datastrip_sensing}"
 
     @property
     def datastrip(self) -> str:
@@ -160,7 +165,7 @@ class L2ANames:
     def tile_long_id(self) -> str:
         """``S2A_OPER_MSI_L2A_TL_ATOS_20221005T164454_A038058_T29UNU_N04.00``."""
         return (
-            f"{self.mission_id}_OPER_MSI_L2A_TL_{self.centre}_{self.generation}"
+            f"{self.mission_id}_OPER_MSI_{self.level}_TL_{self.centre}_{self.generation}"
             f"_A{self.absolute_orbit:06d}_T{self.tile_id}_N{self.baseline}"
         )
 
@@ -168,19 +173,28 @@ class L2ANames:
     def datastrip_long_id(self) -> str:
         """``S2A_OPER_MSI_L2A_DS_ATOS_20221005T164454_S20221005T115407_N04.00``."""
         return (
-            f"{self.mission_id}_OPER_MSI_L2A_DS_{self.centre}_{self.generation}"
+            f"{self.mission_id}_OPER_MSI_{self.level}_DS_{self.centre}_{self.generation}"
             f"_S{self.datastrip_sensing}_N{self.baseline}"
         )
 
-    def image_stem(self, layer: str, resolution: int) -> str:
-        """``T29UNU_20221005T115411_B02_10m`` (the ``IMAGE_FILE`` form, no extension)."""
-        return f"T{self.tile_id}_{self.datatake_start}_{layer}_{resolution}m"
+    @property
+    def datatake_id(self) -> str:
+        """``GS2A_20221005T115411_038058_N04.00`` (``datatakeIdentifier``)."""
+        return (
+            f"G{self.mission_id}_{self.datatake_start}_{self.absolute_orbit:06d}_N{self.baseline}"
+        )
+
+    def image_stem(self, layer: str, resolution: int | None = None) -> str:
+        """``T29UNU_20221005T115411_B02_10m`` (``IMAGE_FILE`` form, no extension); L1C images
+        carry no resolution: ``T29UNU_20221005T115411_B02``."""
+        suffix = "" if resolution is None else f"_{resolution}m"
+        return f"T{self.tile_id}_{self.datatake_start}_{layer}{suffix}"
 
     @property
     def pvi_stem(self) -> str:
         """``T29UNU_20221005T115411_PVI``."""
-        return f"T{self.tile_id}_{self.datatake_start}_PVI"
+        return self.image_stem("PVI")
 
     def datatake_identifier(self, l1c_identifier: str) -> str:
-        """Rewrite the ``_Nxx.xx`` suffix of a datatake identifier to the L2A baseline."""
+        """Rewrite the ``_Nxx.xx`` suffix of a datatake identifier to this product's baseline."""
         return re.sub(r"_N\d{2}\.\d{2}$", f"_N{self.baseline}", l1c_identifier)

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.bands import BANDS
 from core.product.metadata import AngleGrid, ProcessingBaseline, RasterGrid
-from core.product.naming import compact_time
+from core.product.naming import ProductNames, compact_time
 from core.simulate.scene import SimulatedScene
 
 PSD_NS: Final[str] = "https://psd-14.sentinel2.eo.esa.int/PSD/"
@@ -66,62 +66,39 @@ ET.register_namespace("xsi", XSI_NS)
 
 
 @dataclass(frozen=True, slots=True)
-class L1CNames:
-    """Every name and identifier of one simulated L1C product."""
+class L1CNames(ProductNames):
+    """The names of one simulated L1C product and the times they derive from."""
 
-    mission_id: str
-    tile_id: str
-    baseline: ProcessingBaseline
     sensing_time: datetime
     generation_time: datetime
-    absolute_orbit: int
-    relative_orbit: int
 
-    @property
-    def datatake(self) -> str:
-        return compact_time(self.sensing_time)
-
-    @property
-    def generation(self) -> str:
-        return compact_time(self.generation_time)
-
-    @property
-    def product(self) -> str:
-        """``S2A_MSIL1C_<datatake>_N<bbbb>_R<orbit>_T<tile>_<generation>.SAFE``."""
-        return (
-            f"{self.mission_id}_MSIL1C_{self.datatake}_{self.baseline.n_code}"
-            f"_R{self.relative_orbit:03d}_T{self.tile_id}_{self.generation}.SAFE"
+    @classmethod
+    def simulated(
+        cls,
+        *,
+        mission_id: str,
+        tile_id: str,
+        baseline: ProcessingBaseline,
+        sensing_time: datetime,
+        generation_time: datetime,
+        absolute_orbit: int,
+        relative_orbit: int,
+    ) -> L1CNames:
+        """Names of an L1C sensed at ``sensing_time`` (the datastrip starts with the datatake)."""
+        return cls(
+            level="L1C",
+            mission_id=mission_id,
+            tile_id=tile_id,
+            datatake_start=compact_time(sensing_time),
+            datastrip_sensing=compact_time(sensing_time),
+            absolute_orbit=absolute_orbit,
+            relative_orbit=relative_orbit,
+            generation=compact_time(generation_time),
+            baseline=baseline,
+            centre=CENTRE,
+            sensing_time=sensing_time,
+            generation_time=generation_time,
         )
-
-    @property
-    def granule(self) -> str:
-        return f"L1C_T{self.tile_id}_A{self.absolute_orbit:06d}_{self.datatake}"
-
-    @property
-    def datastrip(self) -> str:
-        return f"DS_{CENTRE}_{self.generation}_S{self.datatake}"
-
-    @property
-    def tile_long_id(self) -> str:
-        return (
-            f"{self.mission_id}_OPER_MSI_L1C_TL_{CENTRE}_{self.generation}"
-            f"_A{self.absolute_orbit:06d}_T{self.tile_id}_N{self.baseline}"
-        )
-
-    @property
-    def datastrip_long_id(self) -> str:
-        return (
-            f"{self.mission_id}_OPER_MSI_L1C_DS_{CENTRE}_{self.generation}"
-            f"_S{self.datatake}_N{self.baseline}"
-        )
-
-    @property
-    def datatake_id(self) -> str:
-        return f"G{self.mission_id}_{self.datatake}_{self.absolute_orbit:06d}_N{self.baseline}"
-
-    def image_stem(self, layer: str) -> str:
-        """``T32TQM_20240715T102021_B02`` (no extension, as in ``IMAGE_FILE``)."""
-        return f"T{self.tile_id}_{self.datatake}_{layer}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +279,7 @@ def product_metadata(names: L1CNames, stats: SceneStats) -> bytes:
     _sub(aux, "IERS_BULLETIN_FILENAME", "None")
     gri = _sub(aux, "GRI_List")
     _sub(gri, "GRI_FILENAME", GRI_FILENAME)
-    _sub(aux, "ECMWF_DATA_REF", f"S2__OPER_AUX_ECMWFD_SIM__{names.datatake}")
+    _sub(aux, "ECMWF_DATA_REF", f"S2__OPER_AUX_ECMWFD_SIM__{names.datatake_start}")
     quality = _top(root, "Quality_Indicators_Info")
     _sub(quality, "Cloud_Coverage_Assessment", repr(stats.cloud_percentage))
     if names.baseline >= OFFSET_BASELINE:

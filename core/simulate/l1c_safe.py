@@ -54,7 +54,7 @@ NODATA_QUALIT_LAYER: Final[int] = mtd.QUALIT_LAYERS.index("QT_NODATA_PIXELS")
 def product_names(spec: SceneSpec) -> mtd.L1CNames:
     """Names and identifiers of the product simulated from ``spec``."""
     absolute, relative = orbit_numbers(spec.mission_id, spec.sensing_time)
-    return mtd.L1CNames(
+    return mtd.L1CNames.simulated(
         mission_id=spec.mission_id,
         tile_id=spec.tile_id.removeprefix("T"),
         baseline=spec.baseline,
