@@ -15,6 +15,7 @@ import os
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -106,6 +107,9 @@ class SceneOutputs:
     stages under ``cloud_uri`` copies the files there afterwards."""
     safe_dir: str | None = None
     """Also write the Sen2Cor SAFE product into this folder or prefix."""
+    collection_id: str | None = None
+    """STAC collection of the item (with its ``collection`` link to ``collection_href``)."""
+    collection_href: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,13 +142,28 @@ def process_scene(
     layers = scene_classification_layers(
         l1c, options, gipp, write_options.resolutions, progress=report
     )
+    generated = datetime.now(UTC)
     safe_uri = None
     if outputs.safe_dir is not None:
         report(0.7, "writing L2A SAFE product")
-        safe_uri = write_l2a_product(l1c, outputs.safe_dir, layers=layers, options=write_options)
+        safe_uri = write_l2a_product(
+            l1c,
+            outputs.safe_dir,
+            layers=layers,
+            options=write_options,
+            generation_time=generated,
+        )
     report(0.85, "writing cloud-optimised product")
     cloud = write_cloud_product(
-        l1c, layers, outputs.cloud_uri, publish_uri=outputs.publish_uri, l1c_href=input_uri
+        l1c,
+        layers,
+        outputs.cloud_uri,
+        publish_uri=outputs.publish_uri,
+        l1c_href=input_uri,
+        generation_time=generated,
+        processing_baseline=write_options.processing_baseline,
+        collection_id=outputs.collection_id,
+        collection_href=outputs.collection_href,
     )
     report(1.0, "done")
     return SceneResult(cloud=cloud, safe_uri=safe_uri)

@@ -4,7 +4,8 @@ The profile follows rio-cogeo's ``zstd``/``deflate`` profiles (512×512 blocks, 
 overviews) with a horizontal predictor for integer layers. Overviews are averaged for
 reflectance and continuous layers (AOT, WVP, probabilities) and take the most frequent class
 (``MODE``) for the scene classification, so no invented class codes appear in overviews. The
-GDAL COG driver writes the file in one pass (tiles, then overviews, in COG order); rio-cogeo's
+GDAL COG driver writes the file in one pass (tiles, then overviews, in COG order), compressing
+on all CPUs (``NUM_THREADS``; a Lambda has up to 6); rio-cogeo's
 :func:`rio_cogeo.cog_validate` is the acceptance check.
 """
 
@@ -75,6 +76,7 @@ def write_cog(
         "OVERVIEWS": "AUTO",
         "OVERVIEW_RESAMPLING": _OVERVIEW_RESAMPLING[kind],
         "BIGTIFF": "IF_SAFER",
+        "NUM_THREADS": "ALL_CPUS",
     }
     try:
         with rasterio.open(path, "w", **profile) as dst:
