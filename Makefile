@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint typecheck check bench lock clean
+.PHONY: help setup local demo test lint typecheck check bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,7 +18,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock infra/system-deps.sh
 
 setup: $(VENV)/.installed ## Install system libraries and the Python environment (.venv/)
 
-demo: setup ## Simulate a small L1C, upload it to an emulated S3/SQS/DynamoDB stack (moto) and list the L2A published
+local: setup ## Run the stack locally (moto S3/SQS/DynamoDB, functions, STAC API) until Ctrl-C; prints its endpoints as JSON
+	$(PY) -m infra.emulation serve
+
+demo: setup ## Upload a simulated L1C to the emulated stack and show it become a searchable STAC item
 	$(PY) -m infra.emulation demo
 
 test: setup ## Run the test suite (uses ../shared/data when present)

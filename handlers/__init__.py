@@ -1,6 +1,9 @@
 """Thin AWS Lambda entry points that parse an event and call :mod:`core`.
 
-:mod:`handlers.processor` turns an S3 arrival queued on SQS into an L2A product in the output
-bucket; :mod:`handlers.events` parses and checks the notifications. AWS API calls live here and in
+:mod:`handlers.dispatcher` checks S3 arrivals and public-topic notifications and queues the
+Level-1C scenes not seen before (:mod:`handlers.scene_state`); :mod:`handlers.processor` turns a
+queued scene into COGs, a STAC item (and optionally a SAFE) published in the output bucket and
+indexed by :mod:`handlers.stac_index`; :mod:`handlers.catalog` serves the STAC API over that
+index. :mod:`handlers.events` parses and checks the notifications. AWS API calls live here and in
 ``infra/``, never in ``core``.
 """

@@ -1,44 +1,120 @@
-"""Settings of the processor function, read from its environment (set by ``template.yaml``)."""
+"""Settings of the dispatcher and processor functions, read from their environment.
+
+``template.yaml`` sets every variable; each function reads its settings once per cold start and
+a missing or bad variable stops it with a :class:`ConfigError` naming the variable.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from core.errors import ConfigError
+from core.product.metadata import ProcessingBaseline
 
-MODES = ("sc_only", "cr_only")
-"""Processing modes the pipeline runs today (atmospheric correction is not available yet)."""
+MODES: Final = ("sc_only",)
+"""Processing modes the cloud product supports today (atmospheric correction is not available)."""
+OUTPUT_FORMATS: Final = frozenset({"cog", "safe"})
+"""``cog``: the cloud product (COGs, thumbnail, STAC item), always; ``safe``: the Sen2Cor SAFE."""
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    """Function settings from its environment (set by ``template.yaml``)."""
+class DispatcherSettings:
+    """Settings of :mod:`handlers.dispatcher`."""
 
-    output_bucket: str
-    output_prefix: str
-    idempotency_table: str
-    idempotency_expiry_s: int
-    mode: str
+    state_table: str
+    processing_queue_url: str
+    min_baseline: ProcessingBaseline
+    """Level-1C products of an older processing baseline are skipped."""
+    topic_bucket: str
+    """Bucket of the tiles announced by the public L1C topic."""
+    requeue_after_s: int
+    """A scene queued this long ago without being published may be queued again: its work
+    message has outlived every delivery (visibility timeout x (maxReceiveCount + 1))."""
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> DispatcherSettings:
         """Read the settings; raise :class:`ConfigError` naming a missing or bad variable."""
-        env = os.environ
-        for name in ("OUTPUT_BUCKET", "IDEMPOTENCY_TABLE"):
-            if not env.get(name):
-                raise ConfigError("environment variable is not set", key=name)
-        mode = env.get("PROCESSING_MODE", "sc_only")
-        if mode not in MODES:
-            raise ConfigError(f"{mode!r} is not one of {MODES}", key="PROCESSING_MODE")
+        baseline = _required(env, "MIN_L1C_BASELINE")
+        try:
+            min_baseline = ProcessingBaseline.parse(baseline)
+        except ValueError as err:
+            raise ConfigError(str(err), key="MIN_L1C_BASELINE") from err
+        visibility = _integer(env, "PROCESSING_VISIBILITY_TIMEOUT_SECONDS")
         return cls(
-            output_bucket=env["OUTPUT_BUCKET"],
-            output_prefix=env.get("OUTPUT_PREFIX", "l2a").strip("/"),
-            idempotency_table=env["IDEMPOTENCY_TABLE"],
-            idempotency_expiry_s=int(env.get("IDEMPOTENCY_EXPIRY_SECONDS", "2592000")),
-            mode=mode,
+            state_table=_required(env, "STATE_TABLE"),
+            processing_queue_url=_required(env, "PROCESSING_QUEUE_URL"),
+            min_baseline=min_baseline,
+            topic_bucket=_required(env, "L1C_TOPIC_BUCKET"),
+            requeue_after_s=visibility * (_integer(env, "MAX_RECEIVE_COUNT") + 1),
         )
 
-    @property
-    def output_uri(self) -> str:
-        return f"s3://{self.output_bucket}/{self.output_prefix}"
+
+@dataclass(frozen=True, slots=True)
+class ProcessorSettings:
+    """Settings of :mod:`handlers.processor`."""
+
+    output_bucket: str
+    collection_id: str
+    output_formats: frozenset[str]
+    state_table: str
+    mode: str
+    min_remaining_s: int
+    """Refuse to start a scene with less time left in the invocation."""
+    idempotency_expiry_s: int
+    """How long a completed run answers a repeated work message without running again."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ProcessorSettings:
+        """Read the settings; raise :class:`ConfigError` naming a missing or bad variable."""
+        mode = _required(env, "PROCESSING_MODE")
+        if mode not in MODES:
+            raise ConfigError(f"{mode!r} is not one of {MODES}", key="PROCESSING_MODE")
+        formats = frozenset(_required(env, "OUTPUT_FORMATS").split(","))
+        if "cog" not in formats or not formats <= OUTPUT_FORMATS:
+            raise ConfigError(
+                f"must list cog and optionally safe, comma-separated, not {sorted(formats)}",
+                key="OUTPUT_FORMATS",
+            )
+        return cls(
+            output_bucket=_required(env, "OUTPUT_BUCKET"),
+            collection_id=_required(env, "COLLECTION_ID"),
+            output_formats=formats,
+            state_table=_required(env, "STATE_TABLE"),
+            mode=mode,
+            min_remaining_s=_integer(env, "MIN_REMAINING_SECONDS"),
+            idempotency_expiry_s=_integer(env, "IDEMPOTENCY_EXPIRY_SECONDS"),
+        )
+
+    def staging_uri(self, scene_id: str) -> str:
+        """Where the runs of a scene write, ``s3://<output>/staging/<scene>/``, each under its
+        run id (expired by the bucket's lifecycle rule when a run dies)."""
+        return f"s3://{self.output_bucket}/staging/{scene_id}/"
+
+    def collection_uri(self) -> str:
+        """The collection document the items link to, ``s3://<output>/<collection>/collection.json``."""
+        return f"s3://{self.output_bucket}/{self.collection_id}/collection.json"
+
+    def publish_uri(self, scene_id: str) -> str:
+        """Where a scene is published: ``s3://<output>/<collection>/<scene>/`` (deterministic)."""
+        return f"s3://{self.output_bucket}/{self.collection_id}/{scene_id}/"
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if not value:
+        raise ConfigError("environment variable is not set", key=name)
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str) -> int:
+    text = _required(env, name)
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise ConfigError(f"{text!r} is not an integer", key=name) from err
+    if value < 0:
+        raise ConfigError(f"{value} is negative", key=name)
+    return value

@@ -1,26 +1,50 @@
-"""End to end on the emulated stack: S3 upload -> notification -> SQS -> processor -> output bucket.
+"""End to end on the emulated stack: S3 upload -> notification -> arrival queue -> dispatcher ->
+processing queue -> processor -> published COGs + STAC item -> catalog index -> STAC API.
 
-Every resource comes from ``template.yaml`` and lives on moto's HTTP server; the processor runs
-behind a poller that deletes, retries and dead-letters messages as Lambda's SQS mapping does.
+Every resource comes from ``template.yaml`` and lives on moto's HTTP server; the functions run
+behind pollers that delete, retry and dead-letter messages as Lambda's SQS mappings do, and the
+STAC API is the catalog function behind a local HTTP server.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import os
+import shutil
+import threading
 import zipfile
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
+import boto3
+import numpy as np
+import pystac_client
 import pytest
+import rasterio
+from botocore.exceptions import ClientError
 
+from core import __version__
 from core.config.gipp import load_gipp
 from core.config.options import ProcessingOptions
-from core.pipeline import process_product
+from core.pipeline import SceneOutputs, process_scene
 from core.simulate.product import simulate_product
 from core.simulate.scene import SceneSpec
-from infra.emulation.demo import PROCESSOR_EVENT, list_keys, summarize_output, upload_safe
-from infra.emulation.runtime import emulated_stack
+from handlers.objects import list_keys
+from handlers.scene_state import PUBLISHED, state_id
+from handlers.stac_index import StacIndex, parse_datetime
+from infra.emulation import stac_api
+from infra.emulation.demo import (
+    PROCESSOR_EVENT,
+    published_item_uris,
+    read_json,
+    summarize_output,
+    upload_safe,
+)
+from infra.emulation.event_source import drain
+from infra.emulation.runtime import Emulation, emulated_stack
+
+TIMEOUT_S = 180
+DEAD_LETTER_POLLS = 10
 
 
 @pytest.fixture
@@ -29,76 +53,262 @@ def emulation():
         yield running
 
 
-def _simulate(folder: Path, **spec) -> Path:
-    return Path(simulate_product(str(folder), SceneSpec(size=60, seed=11, **spec)))
+@pytest.fixture(scope="module")
+def safe(tmp_path_factory) -> Path:
+    return Path(simulate_product(str(tmp_path_factory.mktemp("l1c")), SceneSpec(size=60, seed=11)))
 
 
-def _without_generation_time(path: str) -> str:
-    """The datastrip folder is named after the processing time, which differs between runs."""
-    return re.sub(r"^DATASTRIP/DS_(\w{4})_\d{8}T\d{6}_", r"DATASTRIP/DS_\1_<generated>_", path)
+@pytest.fixture(scope="module")
+def local_run(safe, tmp_path_factory) -> Path:
+    """The same scene processed by the core library into a local folder (the reference)."""
+    folder = tmp_path_factory.mktemp("local")
+    options = ProcessingOptions(input_dir=str(safe), sc_only=True)
+    process_scene(str(safe), SceneOutputs(cloud_uri=str(folder)), options, load_gipp())
+    return folder
 
 
-def _relative_files(root: Path) -> set[str]:
-    files = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    return {_without_generation_time(f) for f in files}
-
-
-def test_uploaded_l1c_is_published_complete_as_by_a_local_run(emulation, tmp_path):
-    safe = _simulate(tmp_path / "l1c")
-    local = Path(
-        process_product(
-            str(safe),
-            ProcessingOptions(
-                input_dir=str(safe), output_dir=str(tmp_path / "local"), sc_only=True
-            ),
-            load_gipp(),
-        )
-    )
-    upload_safe(emulation, safe, emulation.bucket("InputBucket"))
-    handled = emulation.mappings[PROCESSOR_EVENT].run_until_drained(timeout_s=120)
-    assert handled == 2  # the s3:TestEvent sent when the notification was set, then the arrival
-
-    summary = summarize_output(emulation)
-    assert summary.dead_letters == 0
-    (product,) = summary.products
-    bucket, prefix = product.removeprefix("s3://").split("/", 1)
-    keys = list_keys(emulation.client("s3"), bucket)
-    published = {_without_generation_time(k.removeprefix(prefix + "/")) for k in keys}
-    assert published == _relative_files(local)
-    assert product.rsplit("/", 1)[1][:26] == local.name[:26]  # same mission, level and datatake
-
-
-def test_zipped_l1c_arrival_is_published(emulation, tmp_path):
-    safe = _simulate(tmp_path, sensing_time=datetime(2024, 8, 2, 10, 30, 31))
-    archive = tmp_path / f"{safe.stem}.zip"
-    with zipfile.ZipFile(
-        archive, "w", zipfile.ZIP_DEFLATED
-    ) as zf:  # files only (no folder entries)
+def _zip(safe: Path, archive: Path, *, extra: dict[str, bytes] | None = None) -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(p for p in safe.rglob("*") if p.is_file()):
-            zf.write(path, path.relative_to(tmp_path).as_posix())
-    emulation.client("s3").upload_file(str(archive), emulation.bucket("InputBucket"), archive.name)
-    emulation.mappings[PROCESSOR_EVENT].run_until_drained(timeout_s=120)
-    summary = summarize_output(emulation)
-    assert summary.dead_letters == 0
-    (product,) = summary.products
-    assert "_MSIL2A_20240802T103031_" in product
+            zf.write(path, path.relative_to(safe.parent).as_posix())
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return archive
 
 
-def test_corrupt_upload_ends_in_the_dlq_and_publishes_nothing(emulation, tmp_path):
-    safe = _simulate(tmp_path)
-    metadata = safe / "MTD_MSIL1C.xml"
-    metadata.write_bytes(metadata.read_bytes()[: metadata.stat().st_size // 2])
+def _publish_prefix(emulation: Emulation, scene: str) -> str:
+    return f"{os.environ['COLLECTION_ID']}/{scene}/"
+
+
+def _dead_letters(emulation: Emulation, queue: str) -> list[dict]:
+    """The messages of the dead-letter queue ``queue``, hidden from later receives.
+
+    A message moved there keeps the visibility timeout of the receive that moved it, so the
+    queue is polled until its count of messages is received.
+    """
+    sqs = emulation.client("sqs")
+    url = emulation.queue_url(queue)
+    count = int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]["ApproximateNumberOfMessages"]
+    )
+    messages: list[dict] = []
+    for _ in range(DEAD_LETTER_POLLS):
+        if len(messages) >= count:
+            break
+        messages += sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            MessageSystemAttributeNames=["All"],
+            VisibilityTimeout=60,
+            WaitTimeSeconds=1,
+        ).get("Messages", [])
+    return messages
+
+
+def test_uploaded_l1c_becomes_a_searchable_item_with_cog_assets(emulation, safe, local_run):
     upload_safe(emulation, safe, emulation.bucket("InputBucket"))
-    emulation.mappings[PROCESSOR_EVENT].run_until_drained(timeout_s=120)
+    drain(emulation.mappings.values(), TIMEOUT_S)
 
-    assert list_keys(emulation.client("s3"), emulation.bucket("OutputBucket")) == []
-    (dead,) = emulation.client("sqs").receive_message(
-        QueueUrl=emulation.queue_url("DeadLetterQueue"), MessageSystemAttributeNames=["All"]
-    )["Messages"]
-    key = json.loads(dead["Body"])["Records"][0]["s3"]["object"]["key"]
-    assert key.endswith("manifest.safe") and safe.name in key
-    receives = int(dead["Attributes"]["ApproximateReceiveCount"])
-    # maxReceiveCount deliveries to the processor, plus the receive from the DLQ just above
-    assert receives == int(emulation.stack.ref("MaxReceiveCount")) + 1
-    table = emulation.stack.physical_name("IdempotencyTable")
-    assert emulation.client("dynamodb").scan(TableName=table)["Items"] == []
+    summary = summarize_output(emulation)
+    assert set(summary.dead_letters.values()) == {0}
+    (item_uri,) = summary.items
+    bucket = emulation.bucket("OutputBucket")
+    prefix = _publish_prefix(emulation, safe.stem)
+    assert item_uri.startswith(f"s3://{bucket}/{prefix}")
+    s3 = emulation.client("s3")
+    published = {k.removeprefix(prefix) for k in list_keys(s3, bucket, prefix)}
+    assert published == {p.name for p in local_run.iterdir()}  # the library's files, no more
+    assert list_keys(s3, bucket, "staging/") == []
+
+    item = read_json(emulation, item_uri)
+    local_item = json.loads((local_run / item_uri.rsplit("/", 1)[1]).read_text())
+    assert item["id"] == local_item["id"]
+    assert item["properties"]["eo:cloud_cover"] == local_item["properties"]["eo:cloud_cover"]
+    scl = item["assets"]["scl"]
+    assert scl["href"] == f"s3://{bucket}/{prefix}{Path(local_item['assets']['scl']['href']).name}"
+    body = s3.get_object(Bucket=bucket, Key=scl["href"].split("/", 3)[3])["Body"].read()
+    with (
+        rasterio.MemoryFile(body) as memory,
+        memory.open() as published_scl,
+        rasterio.open(local_item["assets"]["scl"]["href"]) as reference,
+    ):
+        assert np.array_equal(published_scl.read(), reference.read())
+        assert published_scl.profile["blockxsize"] == reference.profile["blockxsize"]
+
+    index = StacIndex(emulation.table("CatalogIndexTable"), client=emulation.client("dynamodb"))
+    assert index.get_item(item["collection"], item["id"]) == item
+    state = emulation.client("dynamodb").get_item(
+        TableName=emulation.table("SceneStateTable"),
+        Key={"id": {"S": state_id(safe.stem, __version__)}},
+    )["Item"]
+    assert state["status"]["S"] == PUBLISHED and state["item_uri"]["S"] == item_uri
+
+    server, url = stac_api.serve(env=emulation.environment(stac_api.FUNCTION))
+    try:
+        client = pystac_client.Client.open(url)
+        when = parse_datetime(item["properties"]["datetime"], "item")
+        window = (
+            f"{(when - timedelta(hours=1)).isoformat()}/{(when + timedelta(hours=1)).isoformat()}"
+        )
+        cloud = item["properties"]["eo:cloud_cover"]
+        hits = client.search(
+            bbox=item["bbox"], datetime=window, query={"eo:cloud_cover": {"lte": cloud}}
+        )
+        assert [hit.id for hit in hits.items()] == [item["id"]]
+        elsewhere = [-60.0, -10.0, -59.0, -9.0]
+        assert list(client.search(bbox=elsewhere, datetime=window).items()) == []
+        clearer = client.search(bbox=item["bbox"], query={"eo:cloud_cover": {"lt": cloud}})
+        assert list(clearer.items()) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_sen2cor_safe_is_published_beside_the_item_when_asked(safe):
+    with emulated_stack(parameters={"OutputFormats": "cog,safe"}) as emulation:
+        upload_safe(emulation, safe, emulation.bucket("InputBucket"))
+        drain(emulation.mappings.values(), TIMEOUT_S)
+        (item_uri,) = published_item_uris(emulation)
+        s3, out = emulation.client("s3"), emulation.bucket("OutputBucket")
+        prefix = _publish_prefix(emulation, safe.stem)
+        keys = [k.removeprefix(prefix) for k in list_keys(s3, out, prefix)]
+        manifests = [k for k in keys if k.endswith("/manifest.safe")]
+        (manifest,) = manifests
+        name = manifest.split("/")[0]
+        assert name.startswith(safe.stem[:11].replace("MSIL1C", "MSIL2A"))
+        assert f"{name}/MTD_MSIL2A.xml" in keys
+        assert any(k.startswith(f"{name}/GRANULE/") and "SCL_20m" in k for k in keys)
+        assert item_uri.split("/", 3)[3].removeprefix(prefix) in keys
+        assert list_keys(s3, out, "staging/") == []
+
+
+def test_a_zipped_l1c_arriving_twice_is_processed_once(emulation, safe, tmp_path):
+    archive = _zip(safe, tmp_path / f"{safe.stem}.zip")
+    s3 = emulation.client("s3")
+    for key in (f"a/{archive.name}", f"b/{archive.name}"):  # two arrivals of one scene
+        s3.upload_file(str(archive), emulation.bucket("InputBucket"), key)
+    handled = drain(emulation.mappings.values(), TIMEOUT_S)
+    # Dispatcher: the s3:TestEvent sent when the notification was set, then the two arrivals;
+    # processor: one work message.
+    assert handled == 4
+    summary = summarize_output(emulation)
+    assert set(summary.dead_letters.values()) == {0}
+    (item_uri,) = summary.items
+    assert f"/{safe.stem}/" in item_uri
+    assert read_json(emulation, item_uri)["links"]  # derived_from the L1C at least
+
+
+def test_failing_scenes_are_dead_lettered_and_the_rest_of_the_batch_succeeds(
+    emulation, safe, tmp_path
+):
+    bucket = emulation.bucket("InputBucket")
+    s3 = emulation.client("s3")
+    # A zip whose name is a valid L1C but which holds a path-traversal member: refused by the
+    # dispatcher. A SAFE with truncated metadata: queued, then fails in the processor.
+    hostile_name = safe.stem.replace("_R008_", "_R009_")
+    hostile = _zip(safe, tmp_path / f"{hostile_name}.zip", extra={"../../evil.txt": b"x"})
+    corrupt = tmp_path / "corrupt" / safe.name.replace("_R008_", "_R010_")
+    shutil.copytree(safe, corrupt)
+    metadata = corrupt / "MTD_MSIL1C.xml"
+    metadata.write_bytes(metadata.read_bytes()[: metadata.stat().st_size // 2])
+    s3.upload_file(str(hostile), bucket, f"inbox/{hostile.name}")
+    upload_safe(emulation, corrupt, bucket)
+    upload_safe(emulation, safe, bucket)
+    drain(emulation.mappings.values(), TIMEOUT_S)
+
+    (refused,) = _dead_letters(emulation, "ArrivalDeadLetterQueue")
+    assert json.loads(refused["Body"])["Records"][0]["s3"]["object"]["key"].endswith(hostile.name)
+    receives = int(refused["Attributes"]["ApproximateReceiveCount"])
+    max_receive = int(emulation.stack.ref("MaxReceiveCount"))
+    assert receives == max_receive + 1  # maxReceiveCount deliveries, plus the receive above
+    (failed,) = _dead_letters(emulation, "ProcessingDeadLetterQueue")
+    assert json.loads(failed["Body"])["scene_id"] == corrupt.stem
+    (item_uri,) = published_item_uris(emulation)
+    assert f"/{safe.stem}/" in item_uri
+    out = emulation.bucket("OutputBucket")
+    for scene in (hostile_name, corrupt.stem):
+        assert list_keys(s3, out, _publish_prefix(emulation, scene)) == []
+        assert list_keys(s3, out, f"staging/{scene}/") == []
+
+
+def test_a_crash_before_the_item_is_written_publishes_nothing(safe):
+    """An S3 fault on the write of the published STAC item: every asset copied, the commit point
+    not.
+
+    The fault is raised by the AWS SDK itself (a botocore ``before-call`` hook on the default
+    session, which the functions' clients are created from), not by patching sen2cloud code.
+    """
+    boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    failures: list[str] = []
+    faulty = threading.Event()  # clients copy the session's hooks: switch the fault, not the hook
+    faulty.set()
+
+    def fail_item_write(params, **_):
+        path = params["url_path"]
+        is_item = path.endswith(".json") and not path.endswith("/collection.json")
+        if faulty.is_set() and is_item and "/staging/" not in path:
+            failures.append(params["url_path"])
+            error = {"Error": {"Code": "InternalError", "Message": "injected"}}
+            raise ClientError(error, "PutObject")
+
+    session.events.register("before-call.s3.PutObject", fail_item_write)
+    try:
+        with emulated_stack() as emulation:
+            upload_safe(emulation, safe, emulation.bucket("InputBucket"))
+            drain(emulation.mappings.values(), TIMEOUT_S)
+            faulty.clear()
+
+            max_receive = int(emulation.stack.ref("MaxReceiveCount"))
+            assert len(failures) == max_receive
+            out, prefix = emulation.bucket("OutputBucket"), _publish_prefix(emulation, safe.stem)
+            s3 = emulation.client("s3")
+            leftovers = list_keys(s3, out, prefix)
+            assert leftovers and not [k for k in leftovers if k.endswith(".json")]
+            assert published_item_uris(emulation) == []
+            index = StacIndex(emulation.table("CatalogIndexTable"), emulation.client("dynamodb"))
+            assert index.collections() == []
+
+            # The runbook's redrive: the dead letter back on the processing queue.
+            (dead,) = _dead_letters(emulation, "ProcessingDeadLetterQueue")
+            emulation.client("sqs").send_message(
+                QueueUrl=emulation.queue_url("ProcessingQueue"), MessageBody=dead["Body"]
+            )
+            drain([emulation.mappings[PROCESSOR_EVENT]], TIMEOUT_S)
+            (item_uri,) = published_item_uris(emulation)
+            republished = list_keys(s3, out, prefix)
+            assert set(republished) == {*leftovers, item_uri.split("/", 3)[3]}
+            assert list_keys(s3, out, "staging/") == []
+    finally:
+        session.events.unregister("before-call.s3.PutObject", fail_item_write)
+
+
+@pytest.mark.parametrize("source", ["queue", "s3"])
+def test_malformed_events_and_hostile_keys_are_refused(emulation, safe, source):
+    sqs, s3 = emulation.client("sqs"), emulation.client("s3")
+    bucket = emulation.bucket("InputBucket")
+    zip_name = f"{safe.stem}.zip"
+    hostile_keys = [
+        f"..%2F{zip_name}",  # ../
+        f"%2Fabsolute%2F{zip_name}",  # absolute
+        "k" * 1021 + ".zip",  # over S3's 1024 bytes
+        f"caf%E9%2F{zip_name}",  # not UTF-8
+    ]
+    if source == "queue":
+        bodies = ["{not json", json.dumps({"Records": [{"s3": {}}]})] + [
+            json.dumps({"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": k}}}]})
+            for k in hostile_keys
+        ]
+        for body in bodies:
+            sqs.send_message(QueueUrl=emulation.queue_url("ArrivalQueue"), MessageBody=body)
+        expected = len(bodies)
+    else:  # keys S3 itself accepts, announced by its own notifications
+        for key in (f"inbox/../{zip_name}", f"inbox//{zip_name}", f"inbox/./{zip_name}"):
+            s3.put_object(Bucket=bucket, Key=key, Body=b"PK")
+        expected = 3
+    drain(emulation.mappings.values(), TIMEOUT_S)
+    assert len(_dead_letters(emulation, "ArrivalDeadLetterQueue")) == expected
+    assert list_keys(s3, emulation.bucket("OutputBucket")) == []
+    assert summarize_output(emulation).dead_letters["ProcessingDeadLetterQueue"] == 0

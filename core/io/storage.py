@@ -98,9 +98,17 @@ def basename(uri: str) -> str:
 
 @cache
 def s3_filesystem(endpoint_url: str | None = None) -> s3fs.S3FileSystem:
-    """An s3fs filesystem for ``endpoint_url`` (credentials from the usual boto chain)."""
+    """An s3fs filesystem for ``endpoint_url`` (credentials from the usual boto chain).
+
+    ``AWS_REQUEST_PAYER=requester`` (GDAL's variable, set for the public L1C bucket) makes the
+    reads requester-pays for s3fs too.
+    """
     client_kwargs = {"endpoint_url": endpoint_url} if endpoint_url else {}
-    return s3fs.S3FileSystem(client_kwargs=client_kwargs, use_listings_cache=False)
+    return s3fs.S3FileSystem(
+        client_kwargs=client_kwargs,
+        use_listings_cache=False,
+        requester_pays=os.environ.get("AWS_REQUEST_PAYER", "").lower() == "requester",
+    )
 
 
 def _s3() -> s3fs.S3FileSystem:

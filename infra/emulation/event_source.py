@@ -10,8 +10,9 @@ ends, and the queue's redrive policy moves it to the dead-letter queue after
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from infra.emulation.context import EmulatedContext
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], Any]
+IDLE_SLEEP_S = 0.5
+"""Pause between polls when every queue is idle."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,28 +74,46 @@ class EventSourceMapping:
         log.info("%s: %d received, %d failed", self.function_name, len(messages), len(failed))
         return PollResult(len(messages), len(failed))
 
-    def run_until_drained(self, timeout_s: float) -> int:
-        """Poll until the queue holds no visible or in-flight message; return messages handled.
-
-        Raises
-        ------
-        TimeoutError
-            The queue is not empty after ``timeout_s`` seconds.
-        """
-        deadline = time.monotonic() + timeout_s
-        handled = 0
-        while time.monotonic() < deadline:
-            handled += self.poll().received
-            if self._queue_empty():
-                return handled
-        raise TimeoutError(f"{self.queue_url}: not drained after {timeout_s:.0f} s")
-
-    def _queue_empty(self) -> bool:
+    def is_empty(self) -> bool:
+        """No visible and no in-flight message on the queue."""
         counts = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         return all(int(v) == 0 for v in counts.values())
+
+
+def drain(mappings: Iterable[EventSourceMapping], timeout_s: float) -> int:
+    """Poll every mapping in turn until all their queues are empty; return messages handled.
+
+    A message that fails stays in flight until its visibility timeout ends, so draining waits
+    for retries and dead-lettering too.
+
+    Raises
+    ------
+    TimeoutError
+        A queue is not empty after ``timeout_s`` seconds.
+    """
+    mappings = list(mappings)
+    deadline = time.monotonic() + timeout_s
+    handled = 0
+    while time.monotonic() < deadline:
+        received = sum(m.poll(wait_s=0).received for m in mappings)
+        handled += received
+        if not received:
+            if all(m.is_empty() for m in mappings):
+                return handled
+            time.sleep(IDLE_SLEEP_S)
+    queues = ", ".join(m.queue_url for m in mappings if not m.is_empty())
+    raise TimeoutError(f"{queues}: not drained after {timeout_s:.0f} s")
+
+
+def run_forever(mappings: Iterable[EventSourceMapping], stop: threading.Event) -> None:
+    """Poll every mapping in turn, as Lambda's pollers do, until ``stop`` is set."""
+    mappings = list(mappings)
+    while not stop.is_set():
+        if not sum(m.poll(wait_s=0).received for m in mappings):
+            stop.wait(IDLE_SLEEP_S)
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:

@@ -29,11 +29,14 @@ from infra.emulation.stack import Stack
 
 log = logging.getLogger(__name__)
 
-LOCAL_PARAMETERS: Final[dict[str, str]] = {"QueueVisibilityTimeoutSeconds": "2"}
+LOCAL_PARAMETERS: Final[dict[str, str]] = {
+    "ProcessingVisibilityTimeoutSeconds": "2",
+    "ArrivalVisibilityTimeoutSeconds": "2",
+}
 """Template parameters the emulation overrides: a failed message comes back after 2 s instead of
-the deployed 90 minutes, so a scene that keeps failing reaches the dead-letter queue in seconds
-(the in-process poller is the only consumer, so a shorter timeout cannot cause a second
-delivery while a message is being processed)."""
+the deployed 6 or 90 minutes, so a message that keeps failing reaches its dead-letter queue in
+seconds (the in-process pollers are the only consumers and run one batch at a time, so a shorter
+timeout cannot cause a second delivery while a message is being processed)."""
 CLIENT_ENVIRONMENT: Final[dict[str, str]] = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -63,11 +66,43 @@ class Emulation:
     def queue_url(self, logical_id: str) -> str:
         return self.stack.ref(logical_id)
 
+    def table(self, logical_id: str) -> str:
+        return self.stack.physical_name(logical_id)
+
+    def environment(self, function: str) -> dict[str, str]:
+        """The process environment with the ``Environment`` of ``function`` (a logical id)."""
+        variables = self.stack.properties(function).get("Environment", {}).get("Variables", {})
+        return dict(os.environ) | {k: str(v) for k, v in variables.items()}
+
+    def endpoints(self) -> dict[str, Any]:
+        """The S3/SQS/DynamoDB endpoint and the name of every bucket, queue and table."""
+        kinds = {
+            "buckets": "AWS::S3::Bucket",
+            "queues": "AWS::SQS::Queue",
+            "tables": "AWS::DynamoDB::Table",
+        }
+        return {
+            "endpoint": self.stack.endpoint,
+            "region": self.stack.region,
+            **{
+                group: {
+                    logical_id: self.queue_url(logical_id)
+                    if kind == "AWS::SQS::Queue"
+                    else self.stack.physical_name(logical_id)
+                    for logical_id in self.stack.resources(kind)
+                }
+                for group, kind in kinds.items()
+            },
+        }
+
 
 @contextmanager
-def emulated_stack(parameters: dict[str, str] | None = None) -> Iterator[Emulation]:
-    """Run the stack of ``template.yaml`` on a local moto server until the block exits."""
-    port = _free_port()
+def emulated_stack(
+    parameters: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[Emulation]:
+    """Run the stack of ``template.yaml`` on a local moto server (``port``, default a free one)
+    until the block exits."""
+    port = port or _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     saved = dict(os.environ)
@@ -92,15 +127,18 @@ def emulated_stack(parameters: dict[str, str] | None = None) -> Iterator[Emulati
 def _mappings(stack: Stack) -> dict[str, EventSourceMapping]:
     """Load every function and map its SQS events (SAM ``Events`` of ``Type: SQS``).
 
-    Functions run in this process, so a function's ``Environment`` becomes the process
-    environment; the template has one function today.
+    Functions run in this process, so every function's ``Environment`` joins the process
+    environment (the functions use distinct variable names, or the same value for a shared one).
     """
     mappings = {}
     sqs = boto3.client("sqs", endpoint_url=stack.endpoint, region_name=stack.region)
     for logical_id in stack.resources("AWS::Serverless::Function"):
         props = stack.properties(logical_id)
+        if not any(event["Type"] == "SQS" for event in props.get("Events", {}).values()):
+            continue  # served otherwise (the catalog: infra.emulation.stac_api)
         os.environ.update(props.get("Environment", {}).get("Variables", {}))
-        handler = cold_start(props["ImageConfig"]["Command"][0])
+        image_command = props.get("ImageConfig", {}).get("Command")
+        handler = cold_start(image_command[0] if image_command else props["Handler"])
         for event_name, event in props.get("Events", {}).items():
             if event["Type"] != "SQS":
                 continue

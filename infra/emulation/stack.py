@@ -20,18 +20,24 @@ from core.errors import ConfigError
 TEMPLATE: Final[Path] = Path(__file__).resolve().parents[2] / "template.yaml"
 ACCOUNT_ID: Final[str] = "123456789012"
 """moto's default account."""
+NO_VALUE: Final = object()
+"""What ``!Ref AWS::NoValue`` resolves to (removed from the enclosing list or mapping)."""
 _SUB_VARIABLE: Final = re.compile(r"\$\{([^}!]+)\}")
 _ARN_SERVICE: Final[dict[str, str]] = {
     "AWS::S3::Bucket": "s3",
     "AWS::SQS::Queue": "sqs",
     "AWS::DynamoDB::Table": "dynamodb",
     "AWS::Serverless::Function": "lambda",
+    "AWS::IAM::Role": "iam",
+    "AWS::Logs::LogGroup": "logs",
 }
 _NAME_PROPERTY: Final[dict[str, str]] = {
     "AWS::S3::Bucket": "BucketName",
     "AWS::SQS::Queue": "QueueName",
     "AWS::DynamoDB::Table": "TableName",
     "AWS::Serverless::Function": "FunctionName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Logs::LogGroup": "LogGroupName",
 }
 
 
@@ -49,8 +55,35 @@ class Stack:
     template: dict[str, Any] = field(default_factory=lambda: load_template(TEMPLATE))
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
-        """Logical id -> resource of every resource of type ``kind``."""
-        return {k: r for k, r in self.template["Resources"].items() if r["Type"] == kind}
+        """Logical id -> resource of every resource of type ``kind`` that the stack creates
+        (its ``Condition``, if any, holds)."""
+        return {
+            k: r
+            for k, r in self.template["Resources"].items()
+            if r["Type"] == kind and ("Condition" not in r or self.condition(r["Condition"]))
+        }
+
+    def condition(self, name: str) -> bool:
+        """The value of the template's condition ``name``."""
+        try:
+            return self._truth(self.template["Conditions"][name])
+        except KeyError as err:
+            raise ConfigError("no such condition", path=str(TEMPLATE), key=name) from err
+
+    def _truth(self, value: Any) -> bool:
+        """``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or`` and ``Condition`` references."""
+        (function, args), *_ = value.items()
+        if function == "Condition":
+            return self.condition(args)
+        if function == "Fn::Equals":
+            first, second = (self.resolve(a) for a in args)
+            return bool(str(first) == str(second))
+        if function == "Fn::Not":
+            return not self._truth(args[0])
+        if function in ("Fn::And", "Fn::Or"):
+            results = [self._truth(a) for a in args]
+            return all(results) if function == "Fn::And" else any(results)
+        raise ConfigError(f"condition function {function} is not emulated", path=str(TEMPLATE))
 
     def properties(self, logical_id: str) -> dict[str, Any]:
         """The resolved ``Properties`` of resource ``logical_id``."""
@@ -95,24 +128,39 @@ class Stack:
         service = _ARN_SERVICE[kind]
         if service == "s3":
             return f"arn:aws:s3:::{name}"
-        resource = {"dynamodb": f"table/{name}", "lambda": f"function:{name}"}.get(service, name)
+        if service == "iam":
+            return f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
+        resource = {
+            "dynamodb": f"table/{name}",
+            "lambda": f"function:{name}",
+            "logs": f"log-group:{name}:*",
+        }.get(service, name)
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
 
     def resolve(self, value: Any) -> Any:
-        """``value`` with ``Ref``, ``Fn::GetAtt`` and ``Fn::Sub`` replaced by their values."""
+        """``value`` with ``Ref``, ``Fn::GetAtt``, ``Fn::Sub`` and ``Fn::If`` replaced by their
+        values; list entries and keys resolving to ``AWS::NoValue`` are dropped."""
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [v for v in (self.resolve(v) for v in value) if v is not NO_VALUE]
         if not isinstance(value, dict):
             return value
-        if set(value) == {"Ref"}:
-            return self.ref(value["Ref"])
-        if set(value) == {"Fn::GetAtt"}:
-            target = value["Fn::GetAtt"]
-            logical_id, attribute = target.split(".", 1) if isinstance(target, str) else target
+        if len(value) == 1:
+            ((function, args),) = value.items()
+            if function in ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If"):
+                return self._intrinsic(function, args)
+        resolved = {str(k): self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+    def _intrinsic(self, function: str, args: Any) -> Any:
+        if function == "Ref":
+            return NO_VALUE if args == "AWS::NoValue" else self.ref(args)
+        if function == "Fn::GetAtt":
+            logical_id, attribute = args.split(".", 1) if isinstance(args, str) else args
             return self.get_att(logical_id, attribute)
-        if set(value) == {"Fn::Sub"}:
-            return _SUB_VARIABLE.sub(lambda m: self._sub_variable(m[1]), value["Fn::Sub"])
-        return {str(k): self.resolve(v) for k, v in value.items()}
+        if function == "Fn::Sub":
+            return _SUB_VARIABLE.sub(lambda m: self._sub_variable(m[1]), args)
+        condition, if_true, if_false = args
+        return self.resolve(if_true if self.condition(condition) else if_false)
 
     def _sub_variable(self, name: str) -> str:
         if "." in name and not name.startswith("AWS::"):
