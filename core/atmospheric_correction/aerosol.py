@@ -1,0 +1,322 @@
+"""AOT550 by dark dense vegetation (DDV), as Sen2Cor configures it (facts §3.2).
+
+Reference pixels: usable land with NDVI >= ``AC_Swir_Refl_Ndvi_Th`` whose B12 surface reflectance
+(at the start visibility) lies between ``AC_Swir_Refl_Lower_Th`` and ``AC_Ddv_Swir_Refl_Th1``; the
+upper limit is raised to ``Th2`` then ``Th3`` until they cover ``AC_Min_Ddv_Area`` % of the usable
+pixels, then B11 with ``AC_Ddv_16um_Refl_Th1..3``. Per reference pixel the AOT is the one whose
+inversion gives ``rho(B04) = AC_Swir_22um_Red_Refl_Ratio * rho(B12)`` (Kaufman et al. 1997),
+both with the adjacency correction over ``Adj_Km``; with B11 the ratio is scaled by
+``Th1(2.2) / Th1(1.6)`` (= 0.25: the two threshold sets imply rho(1.6) ~ 2 rho(2.2)). The AOT
+is then lowered until at most ``AC_Cut_Off_Aot_Iter_Vegetation`` of the reference pixels are
+negative in B04 (the water test, ``AC_Cut_Off_Aot_Iter_Water``, is not applied: its GIPP value
+-0.005 is no share and its meaning is undocumented).
+
+``VIS_Update_Mode = 1`` maps the reference AOTs: medians over :data:`MAP_M` cells; when the DDV
+share lies outside ``Ddv_Triangulation_Min/Max_Percent`` (Sen2Cor's ``itriang = 0``) first a
+normalised box average over the smoothing window; cells still empty are filled by Delaunay
+triangulation (Sen2Cor's ``itriang``), then a box filter of ``AC_Ddv_Smooting_Window`` km.
+``0`` keeps the scene median.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import interpolate, ndimage, spatial
+
+from core.atmosphere.lut import RadiativeTransferLut
+from core.atmospheric_correction.state_grid import StateGrid, subdivided
+from core.config.gipp import Gipp
+
+KOSCHMIEDER = 3.912
+"""``-ln(0.02)``: the 2 % contrast threshold of Koschmieder's visibility (Middleton 1952)."""
+AEROSOL_SCALE_HEIGHT_KM = 1.79
+AOT_BACKGROUND = 0.028
+"""``AOT550 = KOSCHMIEDER * H / V + AOT_BACKGROUND``: least-squares fit (within 0.004) to the
+visibility -> AOT550 pairs of Sen2Cor's rural tables matched to ours (cfg/lut/README.md:
+10, 23, 40, 80, 120 km -> 0.727, 0.336, 0.204, 0.114, 0.084)."""
+VISIBILITY_RANGE_KM = (5.0, 120.0)
+"""Visibilities of Sen2Cor's tables (facts §3.1), the range of ``Visibility``."""
+MAP_M = 200.0
+"""Cell of the DDV AOT map before smoothing (the 1 km window spans five of them)."""
+AOT_STEP = 0.05
+"""Spacing of the AOT candidates between the table's nodes (inversion linear in between)."""
+SCL_USABLE = (4, 5, 7)
+"""SCL codes searched for reference pixels: vegetation, not vegetated, unclassified."""
+SCL_WATER = 6
+
+
+def aot_of_visibility(visibility_km: float) -> float:
+    """AOT550 of a horizontal visibility (Koschmieder form, constants above)."""
+    return KOSCHMIEDER * AEROSOL_SCALE_HEIGHT_KM / visibility_km + AOT_BACKGROUND
+
+
+def visibility_of_aot(aot550: float) -> float:
+    """Visibility (km) of an AOT550, clipped to :data:`VISIBILITY_RANGE_KM`."""
+    excess = aot550 - AOT_BACKGROUND
+    if not excess > 0.0:
+        return VISIBILITY_RANGE_KM[1]
+    return float(np.clip(KOSCHMIEDER * AEROSOL_SCALE_HEIGHT_KM / excess, *VISIBILITY_RANGE_KM))
+
+
+def aot_nodes(lut: RadiativeTransferLut) -> np.ndarray:
+    """The table's AOT nodes, each interval split into steps of at most :data:`AOT_STEP`."""
+    return subdivided(lut.axis("aot550"), AOT_STEP)
+
+
+@dataclass(frozen=True)
+class Atmosphere:
+    """What every inversion of one scene shares besides the AOT."""
+
+    grid: StateGrid
+    lut: RadiativeTransferLut
+    wv_cm: np.ndarray | float
+    """Per geometry cell (``grid.cells``) or one value."""
+    ozone_du: float
+    environment: Mapping[str, np.ndarray]
+    """Band -> adjacency-box mean of its TOA (``Adj_Km``); a band missing here: no adjacency."""
+
+    def coefficients(self, aerosol: str, band: str, aot550: np.ndarray | float) -> np.ndarray:
+        """Inversion coefficients of ``band`` at ``aot550`` (nodes or cell values)."""
+        return self.grid.coefficients(
+            self.lut, aerosol, band, aot550=aot550, wv_cm=self.wv_cm, ozone_du=self.ozone_du
+        )
+
+    def reflectance(
+        self, toa: np.ndarray, aerosol: str, band: str, aot550: float, mask: np.ndarray
+    ) -> np.ndarray:
+        """Surface reflectance of ``band`` at one AOT for the whole scene."""
+        coefficients = self.coefficients(aerosol, band, aot550)
+        return self.grid.reflectance(
+            toa, coefficients, np.array([aot550]), aot550, mask=mask,
+            environment=self.environment.get(band),
+        )  # fmt: skip
+
+    def pair(self, band_a: str, band_b: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Environments of two bands for :meth:`StateGrid.balance`."""
+        return self.environment.get(band_a), self.environment.get(band_b)
+
+
+@dataclass(frozen=True)
+class DdvSelection:
+    """The dark reference pixels and the rule that selected them."""
+
+    mask: np.ndarray
+    swir_band: str
+    red_ratio: float
+    """Assumed ``rho(B04) / rho(swir_band)``."""
+    upper_threshold: float
+    """Upper SWIR reflectance limit used (``DDV_REFLECTANCE_RANGE``)."""
+    percentage: float
+    """Reference pixels in % of the usable pixels."""
+
+
+def usable_pixels(valid: np.ndarray, scene_class: np.ndarray | None) -> np.ndarray:
+    """Valid pixels that are not cloud, shadow, snow or water (when a classification is given)."""
+    if scene_class is None:
+        return valid
+    return valid & np.isin(scene_class, SCL_USABLE)
+
+
+def select_ddv(
+    swir_reflectance: dict[str, np.ndarray],
+    *,
+    gipp: Gipp,
+    usable: np.ndarray,
+    ndvi: np.ndarray,
+) -> DdvSelection | None:
+    """Reference pixels by Sen2Cor's threshold sequence (module docs); ``None`` when too few.
+
+    ``swir_reflectance`` holds B12 and/or B11 surface reflectance at the start visibility.
+    """
+    prio1, prio2 = gipp.ac.acl_prio_1, gipp.ac.acl_prio_2
+    th22 = (prio2.ac_ddv_swir_refl_th1, prio2.ac_ddv_swir_refl_th2, prio2.ac_ddv_swir_refl_th3)
+    th16 = (prio2.ac_ddv_16um_refl_th1, prio2.ac_ddv_16um_refl_th2, prio2.ac_ddv_16um_refl_th3)
+    ratio22 = prio1.ac_swir_22um_red_refl_ratio
+    options = (("B12", th22, ratio22), ("B11", th16, ratio22 * th22[0] / th16[0]))
+    candidates = usable & (ndvi >= prio2.ac_swir_refl_ndvi_th)
+    n_usable = int(usable.sum())
+    if n_usable == 0:
+        return None
+    for band, thresholds, ratio in options:
+        if band not in swir_reflectance:
+            continue
+        rho = swir_reflectance[band]
+        dark = candidates & (rho >= prio1.ac_swir_refl_lower_th)
+        for upper in thresholds:
+            mask = dark & (rho <= upper)
+            percentage = 100.0 * int(mask.sum()) / n_usable
+            if percentage >= prio1.ac_min_ddv_area:
+                return DdvSelection(mask, band, ratio, upper, percentage)
+    return None
+
+
+def pixel_aot(
+    toa: dict[str, np.ndarray], atmosphere: Atmosphere, aerosol: str, selection: DdvSelection
+) -> np.ndarray:
+    """AOT550 of each reference pixel (NaN elsewhere) from ``rho(B04) = ratio * rho(SWIR)``."""
+    nodes = aot_nodes(atmosphere.lut)
+    return atmosphere.grid.balance(
+        toa["B04"], atmosphere.coefficients(aerosol, "B04", nodes),
+        toa[selection.swir_band], atmosphere.coefficients(aerosol, selection.swir_band, nodes),
+        nodes, environment=atmosphere.pair("B04", selection.swir_band),
+        ratio=selection.red_ratio, mask=selection.mask,
+    )  # fmt: skip
+
+
+def blue_double_ratio(
+    toa: dict[str, np.ndarray],
+    atmosphere: Atmosphere,
+    aerosol: str,
+    selection: DdvSelection,
+    aot_px: np.ndarray,
+    *,
+    gipp: Gipp,
+) -> float:
+    """Scene / model blue path reflectance with the AOT fitted in the red (Sen2Cor's AUTO test).
+
+    The scene's blue path is the model's plus what the reference pixels' B02 reflectance exceeds
+    ``AC_Red_Blue_Refl_Ratio * rho(B04)``; 1 when the model's spectral shape fits the scene.
+    """
+    nodes = aot_nodes(atmosphere.lut)
+    grid, mask = atmosphere.grid, selection.mask
+
+    def rho(band: str) -> np.ndarray:
+        coefficients = atmosphere.coefficients(aerosol, band, nodes)
+        state = np.nan_to_num(aot_px)
+        environment = atmosphere.environment.get(band)
+        return grid.reflectance(
+            toa[band], coefficients, nodes, state, mask=mask, environment=environment
+        )[mask]
+
+    blue_assumed = gipp.ac.acl_prio_1.ac_red_blue_refl_ratio * selection.red_ratio
+    excess = float(np.median(rho("B02") - blue_assumed * rho(selection.swir_band)))
+    scene_aot = float(np.nanmedian(aot_px))
+    path = atmosphere.coefficients(aerosol, "B02", scene_aot)[..., 0, 1]
+    return 1.0 + excess / float(np.median(path))
+
+
+def negative_reflectance_limit(
+    toa: dict[str, np.ndarray],
+    atmosphere: Atmosphere,
+    aerosol: str,
+    aot: np.ndarray,
+    *,
+    gipp: Gipp,
+    vegetation: np.ndarray,
+) -> np.ndarray:
+    """``aot`` lowered until at most ``AC_Cut_Off_Aot_Iter_Vegetation`` of ``vegetation`` is
+    negative in B04.
+
+    Per pixel the AOT at which its B04 reflectance reaches 0 is its ceiling (pixels negative at
+    any AOT, or positive at every AOT, set none); the map is lowered by the excess over the
+    ceilings at that share, which is what raising the visibility step by step converges to.
+    """
+    if not vegetation.any():
+        return aot
+    nodes = aot_nodes(atmosphere.lut)
+    coefficients = atmosphere.coefficients(aerosol, "B04", nodes)
+    ceiling = atmosphere.grid.balance(
+        toa["B04"], coefficients, toa["B04"], coefficients, nodes,
+        environment=atmosphere.pair("B04", "B04"), ratio=0.0, mask=vegetation, clamp=False,
+    )  # fmt: skip
+    excess = (aot - ceiling)[vegetation & np.isfinite(ceiling)]
+    if excess.size == 0:
+        return aot
+    drop = float(np.quantile(excess, 1.0 - gipp.ac.acl_prio_1.ac_cut_off_aot_iter_vegetation))
+    return np.maximum(aot - max(drop, 0.0), 0.0).astype(np.float32)
+
+
+def _block_medians(values: np.ndarray, mask: np.ndarray, factor: int) -> np.ndarray:
+    """Median of ``values[mask]`` per ``factor`` x ``factor`` block, NaN where it has none.
+
+    The median, not the mean: a few reference pixels off the assumed red/SWIR ratio (shadowed
+    or mixed pixels) otherwise drag a cell's AOT.
+    """
+    ny, nx = -(-values.shape[0] // factor), -(-values.shape[1] // factor)
+    padded = np.full((ny * factor, nx * factor), np.nan)
+    padded[: values.shape[0], : values.shape[1]] = np.where(mask, values, np.nan)
+    blocks = padded.reshape(ny, factor, nx, factor).transpose(0, 2, 1, 3).reshape(ny, nx, -1)
+    medians = np.full((ny, nx), np.nan)
+    has = np.isfinite(blocks).any(axis=2)
+    medians[has] = np.nanmedian(blocks[has], axis=1)
+    return medians
+
+
+def _fill_by_triangulation(cells: np.ndarray, default: float, window: int) -> np.ndarray:
+    """NaN cells filled from the known cells' medians over ``window`` x ``window`` blocks (the
+    smoothing window): empty blocks linearly over the Delaunay triangulation of the others
+    (nearest outside its hull; ``default`` with fewer than three), then bilinear back to cells.
+    """
+    known = np.isfinite(cells)
+    if known.all():
+        return cells
+    blocks = _block_medians(cells, known, window)
+    has = np.isfinite(blocks)
+    if has.sum() < 3:
+        return np.where(known, cells, default)
+    if not has.all():
+        blocks[~has] = _triangulate(np.argwhere(has), blocks[has], np.argwhere(~has))
+    fine = _upsample(blocks, window, cells.shape)
+    return np.where(known, cells, fine)
+
+
+def _triangulate(points: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Linear interpolation over the Delaunay triangulation of ``points``, nearest outside it.
+
+    Barycentric weights from a brute-force simplex search: scipy's directed walk crawls on
+    the degenerate (co-circular) triangles of a regular grid.
+    """
+    nearest = interpolate.NearestNDInterpolator(points, values)(wanted)
+    try:
+        triangulation = spatial.Delaunay(points.astype(np.float64))
+    except spatial.QhullError:  # collinear points: no triangle
+        return nearest
+    simplex = triangulation.find_simplex(wanted.astype(np.float64), bruteforce=True)
+    inside = simplex >= 0
+    transform = triangulation.transform[simplex[inside]]
+    weights = np.einsum("ijk,ik->ij", transform[:, :2], wanted[inside] - transform[:, 2])
+    weights = np.column_stack([weights, 1.0 - weights.sum(axis=1)])
+    corners = values[triangulation.simplices[simplex[inside]]]
+    nearest[inside] = (corners * weights).sum(axis=1)
+    return nearest
+
+
+def _upsample(values: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Bilinear, pixel-centre aligned ``factor`` times finer, cropped to ``shape``."""
+    fine = ndimage.zoom(values, factor, order=1, mode="nearest", grid_mode=True)
+    return fine[: shape[0], : shape[1]]
+
+
+def aot_map(
+    aot_px: np.ndarray,
+    mask: np.ndarray,
+    *,
+    gipp: Gipp,
+    resolution: float,
+    percentage: float,
+) -> np.ndarray:
+    """Working-grid AOT550 from the reference pixels' AOT (``VIS_Update_Mode``, module docs)."""
+    scene_aot = float(np.median(aot_px[mask]))
+    if gipp.l2a.atmospheric_correction.flags.vis_update_mode == 0:
+        return np.full(aot_px.shape, scene_aot, dtype=np.float32)
+    constants = gipp.ac.classic_constants
+    factor = max(1, round(MAP_M / resolution))
+    cells = _block_medians(aot_px, mask, factor)
+    window_km = gipp.ac.acl_prio_3.ac_ddv_smooting_window
+    window = 2 * round(window_km * 1000.0 / (2.0 * factor * resolution)) + 1  # odd: centred
+    has = np.isfinite(cells)
+    triangulate = (
+        constants.ddv_triangulation_min_percent <= percentage
+        <= constants.ddv_triangulation_max_percent
+    )  # fmt: skip
+    coarse = cells
+    if not triangulate:
+        weight = ndimage.uniform_filter(has.astype(np.float64), window, mode="nearest")
+        summed = ndimage.uniform_filter(np.where(has, cells, 0.0), window, mode="nearest")
+        coarse = np.where(weight > 1e-9, summed / np.maximum(weight, 1e-12), np.nan)
+    coarse = _fill_by_triangulation(coarse, scene_aot, window)
+    smooth = ndimage.uniform_filter(coarse, window, mode="nearest")
+    return np.ascontiguousarray(_upsample(smooth, factor, aot_px.shape), dtype=np.float32)
