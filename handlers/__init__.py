@@ -4,6 +4,8 @@
 Level-1C scenes not seen before (:mod:`handlers.scene_state`); :mod:`handlers.processor` turns a
 queued scene into COGs, a STAC item (and optionally a SAFE) published in the output bucket and
 indexed by :mod:`handlers.stac_index`; :mod:`handlers.catalog` serves the STAC API over that
-index. :mod:`handlers.events` parses and checks the notifications. AWS API calls live here and in
+index (CQL2 in :mod:`handlers.cql2`, footprints in :mod:`handlers.geometry`);
+:mod:`handlers.catalog_writer` adds published items to the static catalog, one at a time.
+:mod:`handlers.events` parses and checks the notifications. AWS API calls live here and in
 ``infra/``, never in ``core``.
 """

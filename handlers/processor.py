@@ -7,10 +7,11 @@ run, ``s3://<output>/staging/<scene>/<run id>/``, with asset hrefs already point
 published prefix ``s3://<output>/<collection>/<scene>/``. Publishing is a server-side copy of
 every staged asset to the same relative key under the published prefix, then the STAC item
 (given its ``collection``) is written there, last; then the item is indexed
-(:class:`handlers.stac_index.StacIndex`), the scene is marked ``PUBLISHED``, objects of earlier
-attempts under the published prefix are removed and the scene's staging prefix is deleted. The
-item is the commit point: a run that dies earlier leaves no item, and its retry rewrites the
-same keys.
+(:class:`handlers.stac_index.StacIndex`) and queued for the static catalog
+(:class:`handlers.catalog_writer.CatalogEntry`), the scene is marked ``PUBLISHED``, objects of
+earlier attempts under the published prefix are removed and the scene's staging prefix is
+deleted. The item is the commit point: a run that dies earlier leaves no item, and its retry
+rewrites the same keys.
 
 Runs are idempotent per scene id and software version (powertools, DynamoDB persistence). A
 message is refused untouched (and retried) when less than ``MIN_REMAINING_SECONDS`` of the
@@ -48,6 +49,7 @@ from core.errors import ProcessingError
 from core.pipeline import SceneOutputs, process_scene
 from core.stac.collection import create_collection
 from handlers import scene_state
+from handlers.catalog_writer import CatalogEntry
 from handlers.events import WorkMessage
 from handlers.objects import delete_keys, list_keys, split_uri
 from handlers.settings import ProcessorSettings
@@ -63,6 +65,7 @@ idempotency = IdempotencyConfig(
 )
 s3 = boto3.client("s3")
 dynamodb = boto3.client("dynamodb")
+sqs = boto3.client("sqs")
 gipp = load_gipp()
 ITEM_MEDIA_TYPE = "application/geo+json"
 
@@ -92,6 +95,8 @@ def process_and_publish(scene: dict[str, str], run_id: str) -> dict[str, str]:
     published = publish_staged(staging, publish, result.cloud.item_uri, item)
     item_uri = published[-1]
     StacIndex.from_env().put_item(item)
+    entry = CatalogEntry(item_uri, item["id"], settings.collection_id, __version__)
+    entry.send(sqs, settings.catalog_queue_url)
     scene_state.mark_published(
         dynamodb, settings.state_table, scene_id=scene_id, version=__version__, item_uri=item_uri
     )

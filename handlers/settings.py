@@ -1,4 +1,4 @@
-"""Settings of the dispatcher and processor functions, read from their environment.
+"""Settings of the dispatcher, processor and catalog-writer functions, read from their environment.
 
 ``template.yaml`` sets every variable; each function reads its settings once per cold start and
 a missing or bad variable stops it with a :class:`ConfigError` naming the variable.
@@ -18,6 +18,9 @@ MODES: Final = ("sc_only",)
 """Processing modes the cloud product supports today (atmospheric correction is not available)."""
 OUTPUT_FORMATS: Final = frozenset({"cog", "safe"})
 """``cog``: the cloud product (COGs, thumbnail, STAC item), always; ``safe``: the Sen2Cor SAFE."""
+CATALOG_PREFIX: Final = "catalog"
+"""Key prefix of the static catalog tree in the output bucket (``template.yaml`` grants the
+catalog writer this prefix only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,9 @@ class ProcessorSettings:
     collection_id: str
     output_formats: frozenset[str]
     state_table: str
+    catalog_queue_url: str
+    """FIFO queue of :mod:`handlers.catalog_writer`, which adds published items to the static
+    catalog."""
     mode: str
     min_remaining_s: int
     """Refuse to start a scene with less time left in the invocation."""
@@ -83,6 +89,7 @@ class ProcessorSettings:
             collection_id=_required(env, "COLLECTION_ID"),
             output_formats=formats,
             state_table=_required(env, "STATE_TABLE"),
+            catalog_queue_url=_required(env, "CATALOG_QUEUE_URL"),
             mode=mode,
             min_remaining_s=_integer(env, "MIN_REMAINING_SECONDS"),
             idempotency_expiry_s=_integer(env, "IDEMPOTENCY_EXPIRY_SECONDS"),
@@ -100,6 +107,23 @@ class ProcessorSettings:
     def publish_uri(self, scene_id: str) -> str:
         """Where a scene is published: ``s3://<output>/<collection>/<scene>/`` (deterministic)."""
         return f"s3://{self.output_bucket}/{self.collection_id}/{scene_id}/"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogWriterSettings:
+    """Settings of :mod:`handlers.catalog_writer`."""
+
+    output_bucket: str
+    """Holds the published items and the static catalog."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> CatalogWriterSettings:
+        """Read the settings; raise :class:`ConfigError` naming a missing or bad variable."""
+        return cls(output_bucket=_required(env, "OUTPUT_BUCKET"))
+
+    def catalog_uri(self) -> str:
+        """Root of the static catalog tree, ``s3://<output>/catalog`` (:mod:`core.stac.catalog`)."""
+        return f"s3://{self.output_bucket}/{CATALOG_PREFIX}"
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

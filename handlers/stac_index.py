@@ -36,7 +36,6 @@ import base64
 import binascii
 import contextlib
 import heapq
-import itertools
 import json
 import math
 import os
@@ -52,6 +51,14 @@ import boto3
 
 from core.errors import ConfigError, InputError
 from core.stac.collection import create_collection
+from handlers.geometry import (
+    BBox,
+    Geometry,
+    bbox_geometry,
+    geometry_bounds,
+    intersects,
+    split_antimeridian,
+)
 
 CELL_DEGREES: Final[int] = 10
 """Side of the spatial cells that partition the index. A Sentinel-2 tile (110 km) lies in one
@@ -78,10 +85,6 @@ _RFC3339: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
 )
 
-Geometry = Mapping[str, Any]
-"""A GeoJSON geometry object."""
-Point = tuple[float, float]
-
 
 @dataclass(frozen=True, slots=True)
 class SearchRequest:
@@ -89,7 +92,7 @@ class SearchRequest:
 
     collections: tuple[str, ...] | None = None
     ids: tuple[str, ...] | None = None
-    bbox: tuple[float, float, float, float] | None = None
+    bbox: BBox | None = None
     """West, south, east, north in degrees; ``east < west`` crosses the antimeridian."""
     intersects: Geometry | None = None
     start: datetime | None = None
@@ -570,11 +573,11 @@ def _from_sort_key(key: str) -> str:
     return key.split("#", 1)[0]
 
 
-def _cells(bbox: tuple[float, float, float, float]) -> tuple[str, ...]:
+def _cells(bbox: BBox) -> tuple[str, ...]:
     """The cells a bounding box touches (``east < west`` crosses the antimeridian)."""
     return tuple(
         f"{column}/{row}"
-        for west, south, east, north in _split_antimeridian(bbox)
+        for west, south, east, north in split_antimeridian(bbox)
         for column in range(_cell_index(west, 180), _cell_index(east, 180) + 1)
         for row in range(_cell_index(south, 90), _cell_index(north, 90) + 1)
     )
@@ -585,212 +588,22 @@ def _cell_index(degrees: float, half_range: int) -> int:
     return min(max(math.floor((degrees + half_range) / CELL_DEGREES), 0), last)
 
 
-def _cell_bounds(cell: str) -> tuple[float, float, float, float]:
+def _cell_bounds(cell: str) -> BBox:
     column, row = (int(part) for part in cell.split("/"))
     west, south = column * CELL_DEGREES - 180, row * CELL_DEGREES - 90
     return west, south, west + CELL_DEGREES, south + CELL_DEGREES
 
 
-def _cell_overlaps(cell: str, area: tuple[float, float, float, float]) -> bool:
+def _cell_overlaps(cell: str, area: BBox) -> bool:
     west, south, east, north = _cell_bounds(cell)
     return west <= area[2] and area[0] <= east and south <= area[3] and area[1] <= north
 
 
-def _search_areas(request: SearchRequest) -> list[tuple[float, float, float, float]] | None:
+def _search_areas(request: SearchRequest) -> list[BBox] | None:
     """Bounding boxes (none crossing the antimeridian) a match must touch; ``None``: anywhere."""
     areas = None
     if request.bbox is not None:
-        areas = _split_antimeridian(request.bbox)
+        areas = split_antimeridian(request.bbox)
     if request.intersects is not None:
         areas = [geometry_bounds(request.intersects)]
     return areas
-
-
-def _split_antimeridian(
-    bbox: tuple[float, float, float, float],
-) -> list[tuple[float, float, float, float]]:
-    west, south, east, north = bbox
-    if west <= east:
-        return [bbox]
-    return [(west, south, 180.0, north), (-180.0, south, east, north)]
-
-
-# -- planar geometry on longitude/latitude -------------------------------------------------
-
-
-def bbox_geometry(bbox: tuple[float, float, float, float]) -> dict[str, Any]:
-    """The bounding box as a GeoJSON (Multi)Polygon, split at the antimeridian when it crosses."""
-    polygons = [
-        [[[w, s], [e, s], [e, n], [w, n], [w, s]]] for w, s, e, n in _split_antimeridian(bbox)
-    ]
-    if len(polygons) == 1:
-        return {"type": "Polygon", "coordinates": polygons[0]}
-    return {"type": "MultiPolygon", "coordinates": polygons}
-
-
-def geometry_bounds(geometry: Geometry) -> tuple[float, float, float, float]:
-    """West, south, east, north of ``geometry``; InputError if it is not a valid GeoJSON one."""
-    points = [p for part in _Shape.of(geometry).all_points() for p in part]
-    if not points:
-        raise InputError("geometry has no coordinates", path="geometry")
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    return min(xs), min(ys), max(xs), max(ys)
-
-
-def intersects(a: Geometry, b: Geometry) -> bool:
-    """Whether two GeoJSON geometries share a point (planar, boundaries included).
-
-    They do when an edge of one meets an edge of the other, or a point of one lies in the other
-    (on a point, on a line, inside a polygon but not inside one of its holes); a part wholly
-    inside the other geometry is caught by testing one of its vertices.
-    """
-    first, second = _Shape.of(a), _Shape.of(b)
-    if not _boxes_overlap(first.bounds(), second.bounds()):
-        return False
-    if any(_segments_meet(s, t) for s in first.segments for t in second.segments):
-        return True
-    return first.touches_points_of(second) or second.touches_points_of(first)
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """A geometry as points, edges and polygons (rings, exterior first)."""
-
-    points: list[Point]
-    lines: list[list[Point]]
-    polygons: list[list[list[Point]]]
-
-    @property
-    def segments(self) -> list[tuple[Point, Point]]:
-        paths = self.lines + [ring for polygon in self.polygons for ring in polygon]
-        return [(p, q) for path in paths for p, q in itertools.pairwise(path)]
-
-    def all_points(self) -> Iterable[list[Point]]:
-        yield self.points
-        yield from self.lines
-        yield from (ring for polygon in self.polygons for ring in polygon)
-
-    def bounds(self) -> tuple[float, float, float, float]:
-        points = [p for part in self.all_points() for p in part]
-        if not points:
-            return (math.inf, math.inf, -math.inf, -math.inf)
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        return min(xs), min(ys), max(xs), max(ys)
-
-    def covers(self, point: Point) -> bool:
-        """``point`` is one of the points, on an edge, or inside a polygon."""
-        if point in self.points or any(_on_segment(point, s) for s in self.segments):
-            return True
-        return any(
-            _in_ring(point, polygon[0]) and not any(_in_ring(point, h) for h in polygon[1:])
-            for polygon in self.polygons
-        )
-
-    def touches_points_of(self, other: _Shape) -> bool:
-        """A point of ``other``, or a vertex of each of its lines and polygons, lies in this."""
-        probes = other.points + [line[0] for line in other.lines]
-        probes += [polygon[0][0] for polygon in other.polygons]
-        return any(self.covers(p) for p in probes)
-
-    @classmethod
-    def of(cls, geometry: Geometry) -> _Shape:
-        shape = cls([], [], [])
-        shape._add(geometry)
-        return shape
-
-    def _add(self, geometry: Any) -> None:
-        if not isinstance(geometry, Mapping):
-            raise InputError("geometry is not a JSON object", path="geometry")
-        kind, coords = geometry.get("type"), geometry.get("coordinates")
-        if kind == "GeometryCollection":
-            members = geometry.get("geometries")
-            if not isinstance(members, list):
-                raise InputError("GeometryCollection without geometries", path="geometry")
-            for member in members:
-                self._add(member)
-        elif kind == "Point":
-            self.points.append(_position(coords))
-        elif kind == "MultiPoint":
-            self.points.extend(_positions(coords, 1))
-        elif kind == "LineString":
-            self.lines.append(_positions(coords, 2))
-        elif kind == "MultiLineString":
-            self.lines.extend(_positions(line, 2) for line in _array(coords))
-        elif kind == "Polygon":
-            self.polygons.append(_polygon(coords))
-        elif kind == "MultiPolygon":
-            self.polygons.extend(_polygon(polygon) for polygon in _array(coords))
-        else:
-            raise InputError(f"unknown geometry type {str(kind)[:40]!r}", path="geometry")
-
-
-def _array(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise InputError("geometry coordinates are not an array", path="geometry")
-    return value
-
-
-def _position(value: Any) -> Point:
-    if (
-        not isinstance(value, list)
-        or len(value) not in (2, 3)
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        or not all(math.isfinite(v) for v in value)
-    ):
-        raise InputError(f"invalid position {str(value)[:60]}", path="geometry")
-    return float(value[0]), float(value[1])
-
-
-def _positions(value: Any, at_least: int) -> list[Point]:
-    points = [_position(v) for v in _array(value)]
-    if len(points) < at_least:
-        raise InputError(f"fewer than {at_least} positions", path="geometry")
-    return points
-
-
-def _polygon(value: Any) -> list[list[Point]]:
-    rings = [_positions(ring, 3) for ring in _array(value)]
-    if not rings:
-        raise InputError("polygon without rings", path="geometry")
-    return [ring if ring[0] == ring[-1] else [*ring, ring[0]] for ring in rings]
-
-
-def _boxes_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
-
-
-def _orientation(p: Point, q: Point, r: Point) -> int:
-    cross = (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-    return (cross > 0) - (cross < 0)
-
-
-def _on_segment(p: Point, segment: tuple[Point, Point]) -> bool:
-    a, b = segment
-    return (
-        _orientation(a, b, p) == 0
-        and min(a[0], b[0]) <= p[0] <= max(a[0], b[0])
-        and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
-    )
-
-
-def _segments_meet(s: tuple[Point, Point], t: tuple[Point, Point]) -> bool:
-    (a, b), (c, d) = s, t
-    o1, o2, o3, o4 = (
-        _orientation(a, b, c),
-        _orientation(a, b, d),
-        _orientation(c, d, a),
-        _orientation(c, d, b),
-    )
-    if o1 != o2 and o3 != o4 and 0 not in (o1, o2, o3, o4):
-        return True
-    return _on_segment(c, s) or _on_segment(d, s) or _on_segment(a, t) or _on_segment(b, t)
-
-
-def _in_ring(point: Point, ring: list[Point]) -> bool:
-    """Even-odd rule; points on the ring are handled by the edge tests."""
-    x, y = point
-    inside = False
-    for (x1, y1), (x2, y2) in itertools.pairwise(ring):
-        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside

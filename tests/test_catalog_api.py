@@ -38,7 +38,8 @@ from shapely.geometry import box, shape
 
 from core.errors import InputError
 from core.stac.validate import EXTENSION_SCHEMAS, SCHEMA_DIR
-from handlers.stac_index import TABLE_VARIABLE, SearchRequest, StacIndex, intersects
+from handlers.geometry import intersects
+from handlers.stac_index import TABLE_VARIABLE, SearchRequest, StacIndex
 from infra.emulation.runtime import emulated_stack
 from infra.emulation.stac_api import serve
 
@@ -73,9 +74,9 @@ def _catalog_items(shared_data: Path) -> list[Item]:
 
 
 @pytest.fixture(scope="module")
-def api(shared_data: Path) -> Iterator[Api]:
+def api(shared_data: Path, moto_endpoint: str) -> Iterator[Api]:
     items = _catalog_items(shared_data)
-    with emulated_stack() as emulation:
+    with emulated_stack(endpoint=moto_endpoint) as emulation:
         function = emulation.stack.properties("CatalogFunction")
         server, url = serve(env=function["Environment"]["Variables"])
         index = StacIndex.from_env()

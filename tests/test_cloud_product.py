@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 from pathlib import Path
 
 import boto3
 import numpy as np
 import pytest
 import rasterio
-from moto.server import ThreadedMotoServer
 from rio_cogeo.cogeo import cog_validate
 
 from core.bands import band as band_info
@@ -251,25 +249,19 @@ def test_overviews_average_reflectance_and_take_the_mode_of_classes(scene, tmp_p
 
 
 @pytest.fixture
-def s3_bucket(monkeypatch):
-    """A real S3 API (moto's HTTP server on a free local port) with an empty bucket."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for key, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    client = boto3.client("s3", endpoint_url=endpoint)
+def s3_bucket(aws_endpoint: str):
+    """The session's moto server (real S3 API over HTTP) with an empty bucket; its client."""
+    client = boto3.client("s3", endpoint_url=aws_endpoint)
     client.create_bucket(Bucket="l2a-cogs")
     yield client
-    server.stop()
+    _empty(client, "l2a-cogs")
+
+
+def _empty(client, bucket: str) -> None:
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for entry in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=entry["Key"])
+    client.delete_bucket(Bucket=bucket)
 
 
 def test_s3_output_uploads_every_file_item_last(scene, s3_bucket) -> None:

@@ -1,5 +1,6 @@
 """End to end on the emulated stack: S3 upload -> notification -> arrival queue -> dispatcher ->
-processing queue -> processor -> published COGs + STAC item -> catalog index -> STAC API.
+processing queue -> processor -> published COGs + STAC item -> catalog index -> STAC API, and
+catalog FIFO queue -> catalog writer -> static STAC catalog tree.
 
 Every resource comes from ``template.yaml`` and lives on moto's HTTP server; the functions run
 behind pollers that delete, retry and dead-letter messages as Lambda's SQS mappings do, and the
@@ -13,11 +14,12 @@ import os
 import shutil
 import threading
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import boto3
 import numpy as np
+import pystac
 import pystac_client
 import pytest
 import rasterio
@@ -29,11 +31,13 @@ from core.config.options import ProcessingOptions
 from core.pipeline import SceneOutputs, process_scene
 from core.simulate.product import simulate_product
 from core.simulate.scene import SceneSpec
+from core.stac.validate import validate_stac
 from handlers.objects import list_keys
 from handlers.scene_state import PUBLISHED, state_id
 from handlers.stac_index import StacIndex, parse_datetime
 from infra.emulation import stac_api
 from infra.emulation.demo import (
+    CATALOG_WRITER_EVENT,
     PROCESSOR_EVENT,
     published_item_uris,
     read_json,
@@ -48,8 +52,8 @@ DEAD_LETTER_POLLS = 10
 
 
 @pytest.fixture
-def emulation():
-    with emulated_stack() as running:
+def emulation(moto_endpoint):
+    with emulated_stack(endpoint=moto_endpoint) as running:
         yield running
 
 
@@ -74,6 +78,14 @@ def _zip(safe: Path, archive: Path, *, extra: dict[str, bytes] | None = None) ->
         for name, data in (extra or {}).items():
             zf.writestr(name, data)
     return archive
+
+
+@pytest.fixture(scope="module")
+def later_safe(tmp_path_factory) -> Path:
+    """A second scene of the same tile, five days later."""
+    folder = str(tmp_path_factory.mktemp("l1c-later"))
+    spec = SceneSpec(size=60, seed=12, sensing_time=datetime(2024, 7, 20, 10, 20, 21))
+    return Path(simulate_product(folder, spec))
 
 
 def _publish_prefix(emulation: Emulation, scene: str) -> str:
@@ -166,8 +178,10 @@ def test_uploaded_l1c_becomes_a_searchable_item_with_cog_assets(emulation, safe,
         server.server_close()
 
 
-def test_the_sen2cor_safe_is_published_beside_the_item_when_asked(safe):
-    with emulated_stack(parameters={"OutputFormats": "cog,safe"}) as emulation:
+def test_the_sen2cor_safe_is_published_beside_the_item_when_asked(safe, moto_endpoint):
+    with emulated_stack(
+        parameters={"OutputFormats": "cog,safe"}, endpoint=moto_endpoint
+    ) as emulation:
         upload_safe(emulation, safe, emulation.bucket("InputBucket"))
         drain(emulation.mappings.values(), TIMEOUT_S)
         (item_uri,) = published_item_uris(emulation)
@@ -191,8 +205,8 @@ def test_a_zipped_l1c_arriving_twice_is_processed_once(emulation, safe, tmp_path
         s3.upload_file(str(archive), emulation.bucket("InputBucket"), key)
     handled = drain(emulation.mappings.values(), TIMEOUT_S)
     # Dispatcher: the s3:TestEvent sent when the notification was set, then the two arrivals;
-    # processor: one work message.
-    assert handled == 4
+    # processor: one work message; catalog writer: one item.
+    assert handled == 5
     summary = summarize_output(emulation)
     assert set(summary.dead_letters.values()) == {0}
     (item_uri,) = summary.items
@@ -233,7 +247,7 @@ def test_failing_scenes_are_dead_lettered_and_the_rest_of_the_batch_succeeds(
         assert list_keys(s3, out, f"staging/{scene}/") == []
 
 
-def test_a_crash_before_the_item_is_written_publishes_nothing(safe):
+def test_a_crash_before_the_item_is_written_publishes_nothing(safe, moto_endpoint):
     """An S3 fault on the write of the published STAC item: every asset copied, the commit point
     not.
 
@@ -256,7 +270,7 @@ def test_a_crash_before_the_item_is_written_publishes_nothing(safe):
 
     session.events.register("before-call.s3.PutObject", fail_item_write)
     try:
-        with emulated_stack() as emulation:
+        with emulated_stack(endpoint=moto_endpoint) as emulation:
             upload_safe(emulation, safe, emulation.bucket("InputBucket"))
             drain(emulation.mappings.values(), TIMEOUT_S)
             faulty.clear()
@@ -270,6 +284,8 @@ def test_a_crash_before_the_item_is_written_publishes_nothing(safe):
             assert published_item_uris(emulation) == []
             index = StacIndex(emulation.table("CatalogIndexTable"), emulation.client("dynamodb"))
             assert index.collections() == []
+            assert emulation.mappings[CATALOG_WRITER_EVENT].is_empty()  # nothing to browse
+            assert list_keys(s3, out, "catalog/") == []
 
             # The runbook's redrive: the dead letter back on the processing queue.
             (dead,) = _dead_letters(emulation, "ProcessingDeadLetterQueue")
@@ -312,3 +328,43 @@ def test_malformed_events_and_hostile_keys_are_refused(emulation, safe, source):
     assert len(_dead_letters(emulation, "ArrivalDeadLetterQueue")) == expected
     assert list_keys(s3, emulation.bucket("OutputBucket")) == []
     assert summarize_output(emulation).dead_letters["ProcessingDeadLetterQueue"] == 0
+
+
+TREE_RELS = ("root", "parent", "child", "item", "collection")
+
+
+def test_published_scenes_join_the_static_catalog_tree(emulation, safe, later_safe, tmp_path):
+    for product in (safe, later_safe):
+        upload_safe(emulation, product, emulation.bucket("InputBucket"))
+    drain(emulation.mappings.values(), TIMEOUT_S)
+    assert set(summarize_output(emulation).dead_letters.values()) == {0}
+    published = {
+        (item := read_json(emulation, uri))["id"]: item for uri in published_item_uris(emulation)
+    }
+    assert len(published) == 2
+
+    # the tree as a browser gets it: a copy of s3://<output>/catalog/ read by pystac
+    s3, bucket = emulation.client("s3"), emulation.bucket("OutputBucket")
+    for key in list_keys(s3, bucket, "catalog/"):
+        target = tmp_path / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+    documents = sorted(tmp_path.rglob("*.json"))
+    assert len(documents) == 4  # catalog, collection, two items
+    for path in documents:
+        document = json.loads(path.read_text())
+        validate_stac(document)
+        for link in document["links"]:
+            if link["rel"] in TREE_RELS:  # relative, and pointing at a document of the copy
+                assert "://" not in link["href"] and not link["href"].startswith("/"), link
+                assert (path.parent / link["href"]).resolve().is_file(), link
+    catalog = pystac.Catalog.from_file(str(tmp_path / "catalog" / "catalog.json"))
+    (collection,) = catalog.get_children()
+    assert collection.id == os.environ["COLLECTION_ID"]
+    items = {item.id: item for item in collection.get_items()}
+    assert items.keys() == published.keys()
+    for item_id, item in items.items():
+        assert item.get_root() is catalog and item.get_parent() is collection
+        assert item.to_dict(transform_hrefs=False)["assets"] == published[item_id]["assets"]
+    moments = sorted(item.datetime for item in items.values())
+    assert collection.extent.temporal.intervals[0][0] == moments[0]

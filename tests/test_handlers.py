@@ -1,5 +1,5 @@
 """The handlers one invocation at a time: message parsing and key checks, the dispatcher's gates
-and duplicate claims, the processor's refusals.
+and duplicate claims, the processor's refusals, the catalog writer's FIFO queue and refusals.
 
 Notifications are the ones moto's S3 sends over HTTP to the stack's arrival queue (the stack is
 built from ``template.yaml``); the handlers are invoked directly with the SQS event Lambda would
@@ -13,13 +13,16 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pystac
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from core import __version__
 from core.errors import ConfigError, InputError, UnsafeInputError
+from handlers.catalog_writer import CatalogEntry
 from handlers.events import (
     Announced,
     L1CArrival,
@@ -32,7 +35,7 @@ from handlers.events import (
 )
 from handlers.objects import list_keys
 from handlers.scene_state import PUBLISHED, QUEUED, mark_published, state_id
-from handlers.settings import DispatcherSettings, ProcessorSettings
+from handlers.settings import CatalogWriterSettings, DispatcherSettings, ProcessorSettings
 from infra.emulation.context import EmulatedContext
 from infra.emulation.event_source import sqs_event
 from infra.emulation.runtime import Emulation, emulated_stack
@@ -43,8 +46,8 @@ TOPIC_BUCKET = "sentinel-s2-l1c"
 
 
 @pytest.fixture(scope="module")
-def emulation():
-    with emulated_stack() as running:
+def emulation(moto_endpoint):
+    with emulated_stack(endpoint=moto_endpoint) as running:
         yield running
 
 
@@ -68,8 +71,11 @@ def _message(message_id: str, body: dict | str) -> dict:
 
 
 def _invoke(emulation: Emulation, function: str, messages: list[dict], timeout_s: int = 900):
-    module = {"dispatcher": "handlers.dispatcher", "processor": "handlers.processor"}[function]
-    queue = {"dispatcher": "ArrivalQueue", "processor": "ProcessingQueue"}[function]
+    module, queue = {
+        "dispatcher": ("handlers.dispatcher", "ArrivalQueue"),
+        "processor": ("handlers.processor", "ProcessingQueue"),
+        "catalog_writer": ("handlers.catalog_writer", "CatalogQueue"),
+    }[function]
     arn = emulation.stack.get_att(queue, "Arn")
     context = EmulatedContext(function, timeout_s=timeout_s, memory_limit_in_mb=1024)
     return sys.modules[module].lambda_handler(sqs_event(messages, arn, "us-east-1"), context)
@@ -241,8 +247,16 @@ def test_settings_name_a_missing_or_bad_variable():
         "PROCESSING_MODE": "sc_only",
         "MIN_REMAINING_SECONDS": "120",
         "IDEMPOTENCY_EXPIRY_SECONDS": "60",
+        "CATALOG_QUEUE_URL": "http://q.fifo",
     }
     assert ProcessorSettings.from_env(processor).output_formats == {"cog", "safe"}
+    with pytest.raises(ConfigError, match="CATALOG_QUEUE_URL"):
+        ProcessorSettings.from_env(processor | {"CATALOG_QUEUE_URL": ""})
+    assert CatalogWriterSettings.from_env({"OUTPUT_BUCKET": "out"}).catalog_uri() == (
+        "s3://out/catalog"
+    )
+    with pytest.raises(ConfigError, match="OUTPUT_BUCKET"):
+        CatalogWriterSettings.from_env({})
     with pytest.raises(ConfigError, match="OUTPUT_FORMATS"):
         ProcessorSettings.from_env(processor | {"OUTPUT_FORMATS": "safe"})
     with pytest.raises(ConfigError, match="MIN_REMAINING_SECONDS"):
@@ -411,3 +425,110 @@ def test_sample_events_for_sam_local_invoke_are_what_the_handlers_accept():
 
 
 _INPUT = "sen2cloud-input-123456789012-us-east-1"
+
+
+# -- catalog writer ------------------------------------------------------------------------
+
+COLLECTION = "sentinel-2-l2a"
+
+
+def _entry(item_uri: str, item_id: str = L2A) -> CatalogEntry:
+    return CatalogEntry(item_uri, item_id, COLLECTION, __version__)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("not json", "not JSON"),
+        ({"item_uri": "s3://o/c/i.json", "item_id": "i", "collection": "c"}, "string fields"),
+        (
+            {"item_uri": "s3://o/c/i.json", "item_id": "i", "collection": "a#b", "version": "1"},
+            "invalid collection",
+        ),
+        (
+            {"item_uri": "/o/c/i.json", "item_id": "i", "collection": "c", "version": "1"},
+            "s3://bucket/key",
+        ),
+        (
+            {"item_uri": "s3://o/c/../i.json", "item_id": "i", "collection": "c", "version": "1"},
+            "..",
+        ),
+    ],
+)
+def test_catalog_entries_are_checked(body, problem):
+    text = body if isinstance(body, str) else json.dumps(body)
+    with pytest.raises(InputError, match=problem):
+        CatalogEntry.from_json(text, source="m")
+    entry = _entry("s3://out/sentinel-2-l2a/x/x.json")
+    assert CatalogEntry.from_json(entry.to_json(), source="m") == entry
+    long_id = _entry("s3://out/c/x.json", item_id="x" * 200).deduplication_id()
+    assert (
+        len(long_id) <= 128 and long_id != _entry("s3://o/c/x.json", "y" * 200).deduplication_id()
+    )
+
+
+def test_catalog_queue_is_fifo_and_deduplicates_a_publication(emulation):
+    sqs, url = emulation.client("sqs"), emulation.queue_url("CatalogQueue")
+    entry = _entry(f"s3://{emulation.bucket('OutputBucket')}/{COLLECTION}/{L2A}/{L2A}.json")
+    for _ in range(2):  # the same publication queued twice (a retried processor run)
+        entry.send(sqs, url)
+    CatalogEntry(entry.item_uri, entry.item_id, COLLECTION, "other").send(sqs, url)
+    received = _receive(emulation, "CatalogQueue")
+    assert [CatalogEntry.from_json(m["Body"], source="m").version for m in received] == [
+        __version__,
+        "other",
+    ]
+    assert {m["Attributes"]["MessageGroupId"] for m in received} == {COLLECTION}
+
+
+def _put_item(emulation: Emulation, item_id: str, day: int) -> str:
+    """A minimal valid STAC item published under the collection prefix; its URI."""
+    item = pystac.Item(
+        item_id,
+        {"type": "Polygon", "coordinates": [[[9, 45], [10, 45], [10, 46], [9, 46], [9, 45]]]},
+        [9.0, 45.0, 10.0, 46.0],
+        datetime(2024, 7, day, 10, 20, 21, tzinfo=UTC),
+        {},
+        collection=COLLECTION,
+    )
+    bucket = emulation.bucket("OutputBucket")
+    key = f"{COLLECTION}/{item_id}/{item_id}.json"
+    document = item.to_dict(include_self_link=False, transform_hrefs=False)
+    emulation.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode())
+    return f"s3://{bucket}/{key}"
+
+
+def test_catalog_writer_adds_items_in_order_and_refuses_foreign_ones(emulation):
+    s3, bucket = emulation.client("s3"), emulation.bucket("OutputBucket")
+    first, second = L2A, L2A.replace("20240715T102021", "20240716T102021")
+    first_uri, second_uri = _put_item(emulation, first, 15), _put_item(emulation, second, 16)
+    foreign = _entry(f"s3://{emulation.bucket('InputBucket')}/{COLLECTION}/{first}/{first}.json")
+    mislabelled = _entry(second_uri, item_id=first)
+    for refused in (foreign, mislabelled):
+        # FIFO: the first failure fails the rest of the batch too, so order is kept
+        with pytest.raises(BatchProcessingError, match="2 individual errors"):
+            messages = [
+                _message("bad", refused.to_json()),
+                _message("ok", _entry(first_uri).to_json()),
+            ]
+            _invoke(emulation, "catalog_writer", messages)
+    assert list_keys(s3, bucket, "catalog/") == []
+
+    messages = [
+        _message(m, _entry(u, i).to_json())
+        for m, u, i in (("a", first_uri, first), ("b", second_uri, second), ("c", first_uri, first))
+    ]
+    assert _invoke(emulation, "catalog_writer", messages) == {"batchItemFailures": []}
+    assert sorted(list_keys(s3, bucket, "catalog/")) == [
+        "catalog/catalog.json",
+        f"catalog/{COLLECTION}/collection.json",
+        f"catalog/{COLLECTION}/items/{first}/{first}.json",
+        f"catalog/{COLLECTION}/items/{second}/{second}.json",
+    ]
+    collection = json.loads(
+        s3.get_object(Bucket=bucket, Key=f"catalog/{COLLECTION}/collection.json")["Body"].read()
+    )
+    assert [link["href"] for link in collection["links"] if link["rel"] == "item"] == [
+        f"./items/{first}/{first}.json",
+        f"./items/{second}/{second}.json",
+    ]  # added twice, linked once

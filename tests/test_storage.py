@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import stat
 import zipfile
 from pathlib import Path
@@ -12,7 +10,6 @@ import boto3
 import numpy as np
 import pytest
 from l1c_helpers import build_mini_safe, zip_safe
-from moto.server import ThreadedMotoServer
 from rasterio.windows import Window
 
 from core.errors import ProductFormatError, UnsafeInputError
@@ -22,34 +19,11 @@ from core.product.l1c import open_l1c
 BUCKET = "l1c-input"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    settings = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    saved = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+@pytest.fixture
+def s3_endpoint(aws_endpoint: str) -> str:
+    """The session's moto server, with the input bucket."""
+    boto3.client("s3", endpoint_url=aws_endpoint).create_bucket(Bucket=BUCKET)
+    return aws_endpoint
 
 
 def _upload(endpoint: str, root: Path, prefix: str) -> None:

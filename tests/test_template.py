@@ -14,7 +14,12 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from cfnlint.decode import cfn_yaml
 
-from handlers.settings import DispatcherSettings, ProcessorSettings
+from handlers.settings import (
+    CATALOG_PREFIX,
+    CatalogWriterSettings,
+    DispatcherSettings,
+    ProcessorSettings,
+)
 from infra.emulation.stack import Stack
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
@@ -51,14 +56,15 @@ def _of_type(resources: dict, kind: str) -> dict:
 
 
 def _target(value) -> str:
-    """The logical id (or parameter) an ARN expression names."""
+    """The logical id (or parameter) an ARN expression names (in a ``!Sub``, its first
+    variable that is not a pseudo parameter: the bucket, not a key prefix)."""
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return value["Fn::GetAtt"][0]
     if isinstance(value, dict) and "Ref" in value:
         return value["Ref"]
     text = value["Fn::Sub"] if isinstance(value, dict) else value
-    name = text.split("${")[-1].split("}")[0]
-    return name.split(".")[0]
+    names = [part.split("}")[0] for part in text.split("${")[1:]]
+    return next(n for n in names if not n.startswith("AWS::")).split(".")[0]
 
 
 def test_buckets_are_encrypted_private_and_tls_only(resources: dict) -> None:
@@ -95,12 +101,15 @@ def test_queues_are_encrypted_and_redrive_to_dead_letter_queues(resources: dict)
     queues = _of_type(resources, "AWS::SQS::Queue")
     assert all(q["Properties"].get("SqsManagedSseEnabled") for q in queues.values())
     redriven = {n: q for n, q in queues.items() if "RedrivePolicy" in q["Properties"]}
-    assert set(redriven) == {"ArrivalQueue", "ProcessingQueue"}
+    assert set(redriven) == {"ArrivalQueue", "ProcessingQueue", "CatalogQueue"}
     targets = {
-        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-        for q in redriven.values()
+        name: q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for name, q in redriven.items()
     }
-    assert len(targets) == 2 and targets <= set(queues) - set(redriven)
+    assert len(set(targets.values())) == 3 and set(targets.values()) <= set(queues) - set(redriven)
+    for name, target in targets.items():  # a FIFO queue's dead-letter queue is FIFO too
+        fifo = queues[name]["Properties"].get("FifoQueue", False)
+        assert queues[target]["Properties"].get("FifoQueue", False) == fifo, name
 
 
 def test_input_notifications_filter_on_l1c_arrivals(resources: dict) -> None:
@@ -143,7 +152,11 @@ def _parameters() -> dict:
 
 @pytest.mark.parametrize(
     ("function", "queue"),
-    [("ProcessorFunction", "ProcessingQueue"), ("DispatcherFunction", "ArrivalQueue")],
+    [
+        ("ProcessorFunction", "ProcessingQueue"),
+        ("DispatcherFunction", "ArrivalQueue"),
+        ("CatalogWriterFunction", "CatalogQueue"),
+    ],
 )
 def test_visibility_timeout_is_at_least_six_function_timeouts(resources, function, queue) -> None:
     # Lambda refuses an SQS event source whose visibility timeout is under the function timeout;
@@ -189,6 +202,25 @@ def test_functions_are_container_images_fed_by_their_queue(
     # receives and could dead-letter healthy scenes.
     scaling = event["Properties"]["ScalingConfig"]["MaximumConcurrency"]
     assert scaling == props["ReservedConcurrentExecutions"]
+
+
+def test_catalog_writer_is_the_single_consumer_of_a_fifo_queue(resources) -> None:
+    props = resources["CatalogWriterFunction"]["Properties"]
+    assert props["PackageType"] == "Image"
+    (handler,) = props["ImageConfig"]["Command"]
+    module, name = handler.rsplit(".", 1)
+    assert importlib.util.find_spec(module) is not None and name == "lambda_handler"
+    # add_item rewrites the shared catalog.json: one writer at a time, whatever the collection
+    assert props["ReservedConcurrentExecutions"] == 1
+    (event,) = props["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["CatalogQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = resources["CatalogQueue"]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert queue["ContentBasedDeduplication"] is False  # the sender's id: item id and version
+    processor = resources["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    assert processor["CATALOG_QUEUE_URL"] == {"Ref": "CatalogQueue"}
 
 
 def test_image_default_command_is_the_processor(resources) -> None:
@@ -260,6 +292,7 @@ def _reach(resources: dict, function: str) -> dict[str, set[str]]:
 def test_each_function_reaches_only_its_own_resources(resources: dict) -> None:
     dispatcher = _reach(resources, "DispatcherFunction")
     processor = _reach(resources, "ProcessorFunction")
+    writer = _reach(resources, "CatalogWriterFunction")
     assert set(dispatcher) == {
         "DispatcherLogGroup",
         "ArrivalQueue",
@@ -274,6 +307,19 @@ def test_each_function_reaches_only_its_own_resources(resources: dict) -> None:
     assert {
         a for a in processor["InputBucket"] if not a.startswith("s3:Get") and a != "s3:ListBucket"
     } == set()
+    assert processor["CatalogQueue"] == {"sqs:SendMessage"}
+    assert set(writer) == {"CatalogWriterLogGroup", "CatalogQueue", "OutputBucket"}
+    assert not any(a.startswith("sqs:Send") for a in writer["CatalogQueue"])
+    assert writer["OutputBucket"] == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    statements = {s["Sid"]: s for s in _statements(resources, "CatalogWriterFunction")}
+    # it writes the catalog prefix only, and lists only there
+    assert statements["WriteStaticCatalog"]["Resource"] == {
+        "Fn::Sub": f"${{OutputBucket.Arn}}/{CATALOG_PREFIX}/*"
+    }
+    assert statements["FindStaticCatalogDocuments"]["Condition"] == {
+        "StringLike": {"s3:prefix": f"{CATALOG_PREFIX}/*"}
+    }
+    assert "s3:PutObject" not in statements["ReadPublishedItems"]["Action"]
 
 
 def test_every_variable_the_handlers_read_is_set(resources: dict) -> None:
@@ -281,6 +327,7 @@ def test_every_variable_the_handlers_read_is_set(resources: dict) -> None:
     for function, settings in (
         ("DispatcherFunction", DispatcherSettings),
         ("ProcessorFunction", ProcessorSettings),
+        ("CatalogWriterFunction", CatalogWriterSettings),
     ):
         variables = stack.properties(function)["Environment"]["Variables"]
         settings.from_env({k: str(v) for k, v in variables.items()})  # raises naming a missing one
@@ -315,7 +362,7 @@ def test_dead_letter_queues_and_function_errors_raise_alarms(resources: dict) ->
         if "RedrivePolicy" in q["Properties"]
     }
     assert {("AWS/SQS", q) for q in dead_letter_queues} <= watched
-    functions = {"DispatcherFunction", "ProcessorFunction"}
+    functions = {"DispatcherFunction", "ProcessorFunction", "CatalogWriterFunction"}
     assert {("AWS/Lambda", f) for f in functions} <= watched
 
 

@@ -22,6 +22,7 @@ import pystac_client
 
 from core.simulate.product import simulate_product
 from core.simulate.scene import SceneSpec
+from handlers.settings import CATALOG_PREFIX
 from infra.emulation import stac_api
 from infra.emulation.demo import published_item_uris, read_json, summarize_output, upload_safe
 from infra.emulation.event_source import drain, run_forever
@@ -95,6 +96,9 @@ def demo(size: int, seed: int, workdir: Path | None, timeout: float) -> None:
             upload_safe(emulation, safe, emulation.bucket("InputBucket"))
             handled = drain(emulation.mappings.values(), timeout)
             summary = summarize_output(emulation)
+            static_catalog = (
+                f"s3://{emulation.bucket('OutputBucket')}/{CATALOG_PREFIX}/catalog.json"
+            )
             items = [read_json(emulation, uri) for uri in published_item_uris(emulation)]
             found = [
                 [hit.id for hit in pystac_client.Client.open(url).search(bbox=item["bbox"]).items()]
@@ -109,6 +113,8 @@ def demo(size: int, seed: int, workdir: Path | None, timeout: float) -> None:
         for key, asset in sorted(item["assets"].items()):
             click.echo(f"  {key:12s} {asset.get('type', '')}  {asset['href']}")
         click.echo(f"STAC API search by bbox {item['bbox']}: {hits}")
+    documents = sum(n for folder, n in summary.files.items() if folder.startswith(CATALOG_PREFIX))
+    click.echo(f"static catalog for browsing: {static_catalog} ({documents} documents)")
     click.echo(
         json.dumps({"items": [i["id"] for i in items], "dead_letters": summary.dead_letters})
     )

@@ -1,8 +1,9 @@
 """Create the template's queues, tables and buckets on an emulated endpoint (moto over HTTP).
 
 What is created is what the processing path depends on: queues with their visibility timeout,
-retention and redrive policy; tables with their keys, billing mode and TTL; buckets with their
-queue notifications (S3 sends an ``s3:TestEvent`` to each queue when they are set). Encryption,
+retention, FIFO settings and redrive policy; tables with their keys, billing mode and TTL;
+buckets with their queue notifications (S3 sends an ``s3:TestEvent`` to each queue when they
+are set). Encryption,
 public-access blocks, lifecycle rules and bucket policies are not applied: moto does not enforce
 them, so the emulation would only pretend to have them.
 """
@@ -16,8 +17,14 @@ import boto3
 
 from infra.emulation.stack import Stack
 
-QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
-"""Queue properties that carry over to ``CreateQueue`` unchanged."""
+QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+)
+"""Queue properties that carry over to ``CreateQueue`` (booleans as ``true``/``false``)."""
 
 
 def provision(stack: Stack) -> None:
@@ -32,7 +39,7 @@ def _create_queues(stack: Stack, sqs: Any) -> None:
     queues = stack.resources("AWS::SQS::Queue")
     for logical_id in queues:  # dead-letter queues must exist before a redrive policy names them
         props = stack.properties(logical_id)
-        attributes = {k: str(props[k]) for k in QUEUE_ATTRIBUTES if k in props}
+        attributes = {k: _attribute(props[k]) for k in QUEUE_ATTRIBUTES if k in props}
         sqs.create_queue(QueueName=stack.physical_name(logical_id), Attributes=attributes)
     for logical_id in queues:
         redrive = stack.properties(logical_id).get("RedrivePolicy")
@@ -40,6 +47,10 @@ def _create_queues(stack: Stack, sqs: Any) -> None:
             sqs.set_queue_attributes(
                 QueueUrl=stack.ref(logical_id), Attributes={"RedrivePolicy": json.dumps(redrive)}
             )
+
+
+def _attribute(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _create_tables(stack: Stack, dynamodb: Any) -> None:

@@ -1,14 +1,16 @@
 """Start the emulated stack: moto's HTTP server, the template's resources, the functions.
 
-:func:`emulated_stack` starts ``moto.server.ThreadedMotoServer`` on 127.0.0.1 (a free port),
-creates what ``template.yaml`` declares, sets the process environment a deployed function sees
-(the endpoint, test credentials and the function's ``Environment`` from the template), loads
-each function's handler as a cold start would, and wires its SQS events into
+:func:`emulated_stack` starts ``moto.server.ThreadedMotoServer`` on 127.0.0.1 (:func:`moto_server`,
+a free port) or uses one already running, resets moto's account, creates what ``template.yaml``
+declares, sets the process environment a deployed function sees (the endpoint, test credentials
+and the function's ``Environment`` from the template), loads each function's handler as a cold
+start would, and wires its SQS events into
 :class:`~infra.emulation.event_source.EventSourceMapping` objects. Everything is undone on exit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 LOCAL_PARAMETERS: Final[dict[str, str]] = {
     "ProcessingVisibilityTimeoutSeconds": "2",
     "ArrivalVisibilityTimeoutSeconds": "2",
+    "CatalogVisibilityTimeoutSeconds": "2",
 }
 """Template parameters the emulation overrides: a failed message comes back after 2 s instead of
 the deployed 6 or 90 minutes, so a message that keeps failing reaches its dead-letter queue in
@@ -97,31 +100,48 @@ class Emulation:
 
 
 @contextmanager
-def emulated_stack(
-    parameters: dict[str, str] | None = None, port: int | None = None
-) -> Iterator[Emulation]:
-    """Run the stack of ``template.yaml`` on a local moto server (``port``, default a free one)
-    until the block exits."""
+def moto_server(port: int | None = None) -> Iterator[str]:
+    """moto's HTTP server (S3, SQS, DynamoDB and the rest) on 127.0.0.1:``port`` (default a free
+    port) until the block exits; yields its endpoint URL."""
     port = port or _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    saved = dict(os.environ)
     try:
-        endpoint = f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def client_environment(endpoint: str, region: str = "us-east-1") -> dict[str, str]:
+    """The environment that points boto3, s3fs and GDAL at the emulated ``endpoint``."""
+    return CLIENT_ENVIRONMENT | {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": region}
+
+
+@contextmanager
+def emulated_stack(
+    parameters: dict[str, str] | None = None,
+    port: int | None = None,
+    endpoint: str | None = None,
+) -> Iterator[Emulation]:
+    """Run the stack of ``template.yaml`` until the block exits, on the moto server at
+    ``endpoint`` (its account is reset first) or on a new one listening on ``port``."""
+    with contextlib.ExitStack() as resources:
+        endpoint = endpoint or resources.enter_context(moto_server(port))
+        saved = dict(os.environ)
+        resources.callback(_restore_environment, saved)
         # moto keeps its state per process, not per server: start from an empty account.
         reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
-        urllib.request.urlopen(reset).close()  # noqa: S310 - the local server started above
+        urllib.request.urlopen(reset).close()  # noqa: S310 - a local moto server
         stack = Stack(endpoint=endpoint, parameters=LOCAL_PARAMETERS | (parameters or {}))
-        os.environ.update(CLIENT_ENVIRONMENT)
-        os.environ["AWS_ENDPOINT_URL"] = stack.endpoint
-        os.environ["AWS_DEFAULT_REGION"] = stack.region
+        os.environ.update(client_environment(stack.endpoint, stack.region))
         provision(stack)
         log.info("emulated AWS endpoint %s (stack %s)", stack.endpoint, stack.name)
         yield Emulation(stack, _mappings(stack))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        server.stop()
+
+
+def _restore_environment(saved: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def _mappings(stack: Stack) -> dict[str, EventSourceMapping]:

@@ -98,7 +98,14 @@ class Stack:
         if given is not None:
             return str(self.resolve(given))
         name = f"{self.name}-{logical_id}"
+        if resource["Type"] == "AWS::SQS::Queue" and self.is_fifo(logical_id):
+            return f"{name}.fifo"  # CloudFormation's generated FIFO names end so, as SQS requires
         return name.lower() if resource["Type"] == "AWS::S3::Bucket" else name
+
+    def is_fifo(self, logical_id: str) -> bool:
+        """Whether queue ``logical_id`` is a FIFO queue (``FifoQueue: true``)."""
+        fifo = self._resource(logical_id).get("Properties", {}).get("FifoQueue", False)
+        return str(self.resolve(fifo)).lower() == "true"
 
     def ref(self, name: str) -> str:
         """``!Ref name``: a parameter's value, a pseudo parameter or a resource's physical id."""
