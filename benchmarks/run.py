@@ -1,10 +1,22 @@
-"""Stage timings of what exists today: simulate an L1C tile, read it, create the L2A tree.
+"""Stage timings per tile size and the I/O floor they are judged against (issue #7).
 
-Each tile size runs in a fresh process so that its peak RSS is its own. Prints one JSON document
-(a list with one record per size) on stdout and writes it to ``--output``.
+Each tile size runs in a fresh process so that its figures are its own. Prints one JSON
+document (a list with one record per size) on stdout and writes it to ``--output``, rewritten
+after every stage so that a long run can be followed.
 
-Records: ``size`` (10 m pixels per side), ``total_s``, ``peak_rss_mb`` and ``stages``: per stage
-``wall_s``, ``cpu_s`` and ``peak_rss_mb`` (the process peak reached by the end of the stage).
+The L1C input is simulated (:func:`core.simulate.product.simulate_product`) up to 1830², and
+for larger sizes that are multiples of 1830 (5490², 10980²) made by
+:func:`benchmarks.synthetic.synthetic_product` (the 1830² simulation upsampled with noise;
+``--l1c`` overrides the choice). ``--cache DIR`` keeps the L1C products between runs.
+
+Record: ``size`` (10 m pixels per side), ``l1c`` (``simulated`` or ``synthetic``),
+``threads``, ``total_s`` and ``ratio`` (the windowed pipeline and total / floor: ``null``
+until the pipeline is timed here), the floor (:mod:`benchmarks.floor`): ``floor_decode_s``
+(decode the 13 L1C bands), ``floor_cog_s`` and ``floor_jp2_s`` (encode the L2A rasters as COG,
+as JP2), ``floor_s`` = decode + COG (the COG + STAC target) and ``floor_safe_s`` = decode +
+COG + JP2 (the target with the SAFE/JP2 product too); ``peak_rss_mb`` (process peak) and
+``stages``: per stage ``wall_s``, ``cpu_s`` (all threads) and ``peak_rss_mb`` (the peak during
+the stage where Linux can reset it, else the process peak so far), plus stage details.
 """
 
 from __future__ import annotations
@@ -12,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
+import queue
 import resource
 import sys
 import tempfile
@@ -20,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.floor import IoFloor
+from benchmarks.synthetic import BASE_SIZE, synthetic_product
 from core.bands import BANDS
 from core.config.gipp import load_gipp
 from core.config.options import ProcessingOptions
@@ -28,49 +44,149 @@ from core.product.l1c import open_l1c
 from core.simulate.product import simulate_product
 from core.simulate.scene import SceneSpec
 
+GDAL_CACHE_MB = 256
+"""GDAL block cache (JP2 tiles being copied out, scratch blocks awaiting their write), set for
+the benchmark process unless ``GDAL_CACHEMAX`` is already set. GDAL's default is 5 % of RAM."""
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
 
-def _peak_rss_mb() -> float:
+
+def _process_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _timed(stages: dict[str, dict[str, float]], name: str, func: Callable[[], Any]) -> Any:
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    result = func()
-    stages[name] = {
-        "wall_s": round(time.perf_counter() - wall0, 3),
-        "cpu_s": round(time.process_time() - cpu0, 3),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+def _reset_peak() -> bool:
+    """Reset the process's peak RSS (Linux ``clear_refs`` 5); False where not supported."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_since_reset_mb() -> float:
+    for line in _STATUS.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return _process_peak_mb()
+
+
+class _Stages:
+    """Times stages into ``record["stages"]`` and reports the record after each."""
+
+    def __init__(self, record: dict[str, Any], report: Callable[[dict[str, Any]], None]) -> None:
+        self.record = record
+        self.report = report
+        record["stages"] = {}
+
+    def run(self, name: str, func: Callable[[], Any]) -> Any:
+        resettable = _reset_peak()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        result = func()
+        stage = {
+            "wall_s": round(time.perf_counter() - wall0, 3),
+            "cpu_s": round(time.process_time() - cpu0, 3),
+            "peak_rss_mb": round(_peak_since_reset_mb() if resettable else _process_peak_mb(), 1),
+        }
+        if isinstance(result, dict):
+            stage |= result
+        self.record["stages"][name] = stage
+        # the kernel's two peak counters can differ by a few MB after a reset
+        self.record["peak_rss_mb"] = max(
+            self.record.get("peak_rss_mb", 0.0), round(_process_peak_mb(), 1), stage["peak_rss_mb"]
+        )
+        print(f"  {name}: {stage['wall_s']:.2f} s", file=sys.stderr)
+        self.report(self.record)
+        return result
+
+    def wall(self, *names: str) -> float:
+        return round(sum(self.record["stages"][name]["wall_s"] for name in names), 3)
+
+
+def l1c_kind(size: int, choice: str) -> str:
+    """``simulated`` or ``synthetic`` for ``size`` (``auto``: synthetic above 1830²)."""
+    if choice != "auto":
+        return choice
+    return "synthetic" if size > BASE_SIZE and size % BASE_SIZE == 0 else "simulated"
+
+
+def _make_l1c(spec: SceneSpec, kind: str, folder: Path, threads: int) -> str:
+    if kind == "synthetic":
+        return synthetic_product(str(folder), spec, threads=threads)
+    return simulate_product(str(folder), spec)
+
+
+def _bench_size(size: int, args: argparse.Namespace, queue: multiprocessing.Queue) -> None:
+    os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
+    kind = l1c_kind(size, args.l1c)
+    record: dict[str, Any] = {
+        "size": size,
+        "l1c": kind,
+        "threads": args.threads,
+        "total_s": None,
+        "ratio": None,
     }
-    print(f"  {name}: {stages[name]['wall_s']:.2f} s", file=sys.stderr)
-    return result
-
-
-def _bench_size(size: int, seed: int, queue: multiprocessing.Queue) -> None:
-    stages: dict[str, dict[str, float]] = {}
+    stages = _Stages(record, lambda r: queue.put(("progress", r)))
+    spec = SceneSpec(size=size, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix=f"sen2cloud-bench-{size}-") as tmp:
         work = Path(tmp)
-        safe = _timed(
-            stages,
-            "simulate_l1c",
-            lambda: simulate_product(str(work / "l1c"), SceneSpec(size=size, seed=seed)),
-        )
-        product = _timed(stages, "open_l1c", lambda: open_l1c(safe))
+        cached = Path(args.cache) / f"{size}-seed{args.seed}-{kind}" if args.cache else None
+        marker = cached / ".complete" if cached else None
+        if marker is not None and marker.exists():
+            safe = marker.read_text().strip()
+        else:
+            folder = cached or work / "l1c"
+            folder.mkdir(parents=True, exist_ok=True)
+            safe = stages.run("simulate_l1c", lambda: _make_l1c(spec, kind, folder, args.threads))
+            if marker is not None:
+                marker.write_text(safe + "\n")
+        product = stages.run("open_l1c", lambda: open_l1c(safe))
 
         def read_all_toa() -> None:
             for band in BANDS:
                 product.read_toa(band.name, band.resolution)
 
-        _timed(stages, "decode_toa_all_bands", read_all_toa)
+        stages.run("decode_toa_all_bands", read_all_toa)
         options = ProcessingOptions(input_dir=safe, output_dir=str(work / "l2a"), cr_only=True)
-        _timed(stages, "create_l2a_tree", lambda: process_product(safe, options, load_gipp()))
-    queue.put(
-        {
-            "size": size,
-            "total_s": round(sum(s["wall_s"] for s in stages.values()), 3),
-            "peak_rss_mb": round(_peak_rss_mb(), 1),
-            "stages": stages,
-        }
-    )
+        stages.run("create_l2a_tree", lambda: process_product(safe, options, load_gipp()))
+        floor = IoFloor(product, work / "floor", threads=args.threads)
+        try:
+            stages.run("floor_decode", floor.decode)
+            stages.run("floor_encode_cog", lambda: floor.encode("cog"))
+            stages.run("floor_encode_jp2", lambda: floor.encode("jp2"))
+        finally:
+            floor.close()
+    record["floor_decode_s"] = stages.wall("floor_decode")
+    record["floor_cog_s"] = stages.wall("floor_encode_cog")
+    record["floor_jp2_s"] = stages.wall("floor_encode_jp2")
+    record["floor_s"] = stages.wall("floor_decode", "floor_encode_cog")
+    record["floor_safe_s"] = stages.wall("floor_decode", "floor_encode_cog", "floor_encode_jp2")
+    queue.put(("done", record))
+
+
+def _run_size(
+    size: int, args: argparse.Namespace, records: list[dict[str, Any]], output: Path
+) -> bool:
+    context = multiprocessing.get_context("spawn")
+    messages: multiprocessing.Queue = context.Queue()
+    worker = context.Process(target=_bench_size, args=(size, args, messages))
+    worker.start()
+    done = False
+    while not done:
+        try:
+            kind, record = messages.get(timeout=5)
+        except queue.Empty:
+            if not worker.is_alive():
+                break
+            continue
+        done = kind == "done"
+        output.write_text(json.dumps([*records, record], indent=2) + "\n")
+    worker.join()
+    if not done or worker.exitcode != 0:
+        print(f"benchmark of size {size} failed (exit {worker.exitcode})", file=sys.stderr)
+        return False
+    records.append(record)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,20 +194,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1830", help="comma-separated tile sizes (10 m px)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", default="bench-results.json")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="decode/encode threads"
+    )
+    parser.add_argument(
+        "--l1c",
+        choices=("auto", "simulated", "synthetic"),
+        default="auto",
+        help="how to make the L1C input (auto: synthetic for multiples of 1830 above it)",
+    )
+    parser.add_argument("--cache", help="folder keeping the L1C products between runs")
     args = parser.parse_args(argv)
-    records = []
-    context = multiprocessing.get_context("spawn")
+    records: list[dict[str, Any]] = []
+    output = Path(args.output)
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"size {size}:", file=sys.stderr)
-        queue: multiprocessing.Queue = context.Queue()
-        worker = context.Process(target=_bench_size, args=(size, args.seed, queue))
-        worker.start()
-        worker.join()
-        if worker.exitcode != 0:
-            print(f"benchmark of size {size} failed (exit {worker.exitcode})", file=sys.stderr)
+        if not _run_size(size, args, records, output):
             return 1
-        records.append(queue.get())
-        Path(args.output).write_text(json.dumps(records, indent=2) + "\n")
+    output.write_text(json.dumps(records, indent=2) + "\n")
     print(json.dumps(records, indent=2))
     return 0
 
