@@ -14,11 +14,17 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
+from core.atmosphere.lut import load_lut
+from core.atmospheric_correction import Observation, correct
+from core.atmospheric_correction.cirrus import CIRRUS_BAND
+from core.bands import BAND_NAMES
 from core.config.gipp import Gipp
 from core.config.options import ProcessingOptions
 from core.errors import InputError, NotAvailableError
@@ -27,16 +33,26 @@ from core.product.cloud_product import CloudProduct, write_cloud_product
 from core.product.l1c import L1CProduct, open_l1c
 from core.product.l2a import L2ALayers, L2AWriteOptions, write_l2a_product
 from core.product.l2a_metadata import AuxiliaryReferences
+from core.product.l2a_rasters import BOA_BANDS
 from core.product.metadata import ProcessingBaseline
 from core.resample import block_mean
 from core.scene_classification import classify
+from core.scene_classification.aux_maps import load_sc_aux
 from core.scene_classification.classify import CLASSIC_BANDS
 from core.scene_classification.morphology import downsample_scene_class
+from core.terrain.dem import Dem, load_dem
+from core.terrain.dem_tiles import grid_lonlat_bounds
+from core.terrain.geometry import terrain_geometry
 
 QLT_NODATA_LAYERS = ("QT_NODATA_PIXELS",)
 """L1C quality-mask layers that make a pixel NO_DATA under ``Handle_L1C_QLT_Mask``."""
 QLT_DEFECTIVE_LAYERS = ("QT_DEFECTIVE_PIXELS", "QT_SATURATED_PIXELS_L1A")
 """L1C quality-mask layers that make a pixel SATURATED_DEFECTIVE under ``Handle_L1C_QLT_Mask``."""
+
+AUX_DIR_ENV = "SEN2CLOUD_AUX_DIR"
+"""Environment variable naming Sen2Cor's auxiliary-data folder (ESA CCI maps, snow climatology)."""
+SCENE_CLASS_VIEW_BAND = "B04"
+"""Band whose viewing angles the classification's parallax-aware shadow matching uses."""
 
 ProgressCallback = Callable[[float, str], None]
 """``progress(fraction_done, step)``: fraction in [0, 1] and a short step name."""
@@ -79,17 +95,10 @@ def process_product(
     output_dir = options.output_dir or _default_output_dir(input_uri)
     report(0.0, "reading L1C metadata")
     l1c = open_l1c(input_uri)
-    if not (options.cr_only or options.sc_only):
-        raise NotAvailableError(
-            "atmospheric correction is not available yet; only --cr_only (create the L2A "
-            "product tree) and --sc_only (scene classification) run"
-        )
     write_options = _write_options(options, gipp)
     layers = None
-    if options.sc_only:
-        layers = scene_classification_layers(
-            l1c, options, gipp, write_options.resolutions, progress=report
-        )
+    if not options.cr_only:
+        layers = l2a_layers(l1c, options, gipp, write_options.resolutions, progress=report)
     report(0.8, "writing L2A product")
     product = write_l2a_product(l1c, output_dir, layers=layers, options=write_options)
     report(1.0, "done")
@@ -134,14 +143,8 @@ def process_scene(
     report = progress or _ignore
     report(0.0, "reading L1C metadata")
     l1c = open_l1c(input_uri)
-    if not options.sc_only:
-        raise NotAvailableError(
-            "atmospheric correction is not available yet; the cloud product needs sc_only"
-        )
     write_options = _write_options(options, gipp)
-    layers = scene_classification_layers(
-        l1c, options, gipp, write_options.resolutions, progress=report
-    )
+    layers = l2a_layers(l1c, options, gipp, write_options.resolutions, progress=report)
     generated = datetime.now(UTC)
     safe_uri = None
     if outputs.safe_dir is not None:
@@ -169,45 +172,101 @@ def process_scene(
     return SceneResult(cloud=cloud, safe_uri=safe_uri)
 
 
-def scene_classification_layers(
+@dataclass(frozen=True)
+class TileContext:
+    """What every step of one working resolution shares: grid, DEM, L1C validity masks."""
+
+    resolution: int
+    dem: Dem
+    nodata: np.ndarray
+    saturated: np.ndarray
+
+
+def l2a_layers(
     l1c: L1CProduct,
     options: ProcessingOptions,
     gipp: Gipp,
     resolutions: tuple[int, ...],
     progress: ProgressCallback | None = None,
 ) -> L2ALayers:
-    """SCL, MSK_CLDPRB and MSK_SNWPRB of ``l1c`` for the output ``resolutions``.
-
-    Sen2Cor classifies at 20 m (60 m with ``--resolution 60``), never at 10 m (facts §1.1). A
-    60 m output of a 20 m run is the 3x3 median + nearest SCL and the 3x3 block mean of the
-    probabilities (facts §1.3); the 10 m product carries no SCL. The whole tile is read into
-    memory (a 20 m tile needs about 1 GB of float32 bands).
-    """
+    """Every layer of the L2A product: the scene classification, then (unless ``sc_only``)
+    the atmospheric correction at the working resolution and, if asked, 10 m (facts §1.1)."""
     report = progress or _ignore
     resolution = 60 if options.resolution == 60 else 20
-    report(0.1, f"reading TOA reflectance at {resolution} m")
-    toa = {band: l1c.read_toa(band, resolution) for band in CLASSIC_BANDS}
-    nodata = np.any([window.nodata for window in toa.values()], axis=0)
-    saturated = np.any([window.saturated for window in toa.values()], axis=0)
-    if gipp.l2a.common_section.handle_l1c_qlt_mask:
-        for band in CLASSIC_BANDS:
+    report(0.05, f"reading the DEM and quality masks at {resolution} m")
+    context = tile_context(l1c, gipp, resolution)
+    layers = scene_classification_layers(
+        l1c, options, gipp, resolutions, progress=report, context=context
+    )
+    if options.sc_only:
+        return layers
+    return atmospheric_correction_layers(
+        l1c, gipp, layers, resolutions, context=context, progress=report
+    )
+
+
+def tile_context(l1c: L1CProduct, gipp: Gipp, resolution: int) -> TileContext:
+    """The DEM (:func:`core.terrain.dem.load_dem`) and the no-data / saturated masks of the
+    classification bands (plus the L1C quality masks under ``Handle_L1C_QLT_Mask``)."""
+    dem = load_dem(l1c.metadata.grids[resolution], gipp)
+    nodata = np.zeros((0, 0), dtype=bool)
+    saturated = nodata
+    for band in CLASSIC_BANDS:
+        window = l1c.read_toa(band, resolution)
+        nodata = window.nodata if nodata.size == 0 else nodata | window.nodata
+        saturated = window.saturated if saturated.size == 0 else saturated | window.saturated
+        if gipp.l2a.common_section.handle_l1c_qlt_mask:
             masks = l1c.quality_masks(band, resolution)
             nodata |= masks.detector == 0
             for name in QLT_NODATA_LAYERS:
                 nodata |= masks.layers[name]
             for name in QLT_DEFECTIVE_LAYERS:
                 saturated |= masks.layers[name]
-    angles = l1c.angles(resolution)
-    report(0.4, f"scene classification at {resolution} m")
+    return TileContext(resolution=resolution, dem=dem, nodata=nodata, saturated=saturated)
+
+
+def scene_classification_layers(
+    l1c: L1CProduct,
+    options: ProcessingOptions,
+    gipp: Gipp,
+    resolutions: tuple[int, ...],
+    *,
+    progress: ProgressCallback | None = None,
+    context: TileContext | None = None,
+) -> L2ALayers:
+    """SCL, MSK_CLDPRB and MSK_SNWPRB of ``l1c`` for the output ``resolutions``.
+
+    Sen2Cor classifies at 20 m (60 m with ``--resolution 60``), never at 10 m (facts §1.1). A
+    60 m output of a 20 m run is the 3x3 median + nearest SCL and the 3x3 block mean of the
+    probabilities (facts §1.3); the 10 m product carries no SCL. The whole tile is read into
+    memory (a 20 m tile needs about 1 GB of float32 bands). The DEM (topographic shadows,
+    cirrus altitude cut) and Sen2Cor's auxiliary maps under ``$SEN2CLOUD_AUX_DIR`` are used
+    when present.
+    """
+    report = progress or _ignore
+    resolution = 60 if options.resolution == 60 else 20
+    context = context or tile_context(l1c, gipp, resolution)
+    report(0.1, f"reading TOA reflectance at {resolution} m")
+    toa = {band: l1c.read_toa(band, resolution).reflectance for band in CLASSIC_BANDS}
+    angles = l1c.angles(resolution, bands=(SCENE_CLASS_VIEW_BAND,))
+    grid = l1c.metadata.grids[resolution]
+    aux = load_sc_aux(
+        os.environ.get(AUX_DIR_ENV), grid, gipp.sc, month=l1c.metadata.sensing_time.month
+    )
+    report(0.3, f"scene classification at {resolution} m")
     result = classify(
-        {band: window.reflectance for band, window in toa.items()},
+        toa,
         sun_zenith_deg=angles.sun_zenith_deg,
         sun_azimuth_deg=angles.sun_azimuth_deg,
+        view_zenith_deg=angles.view_zenith_deg[SCENE_CLASS_VIEW_BAND],
+        view_azimuth_deg=angles.view_azimuth_deg[SCENE_CLASS_VIEW_BAND],
+        dem_m=context.dem.elevation_m if context.dem.dem_type != "NONE" else None,
+        aux=aux,
         gipp=gipp.sc,
         resolution=resolution,
         classic=options.sc_classic,
-        nodata=nodata,
-        saturated=saturated,
+        nodata=context.nodata,
+        saturated=context.saturated,
         median_filter_px=gipp.l2a.scene_classification.filters.median_filter,
     )
     layers = L2ALayers(
@@ -221,6 +280,101 @@ def scene_classification_layers(
             percent = block_mean(getattr(result, name), 60 // resolution, np.float64)
             getattr(layers, name)[60] = np.rint(percent).astype(np.uint8)
     return layers
+
+
+def atmospheric_correction_layers(
+    l1c: L1CProduct,
+    gipp: Gipp,
+    layers: L2ALayers,
+    resolutions: tuple[int, ...],
+    *,
+    context: TileContext,
+    progress: ProgressCallback | None = None,
+) -> L2ALayers:
+    """``layers`` with BOA, AOT550 and WVP added (Sen2Cor's order, facts §1.1).
+
+    At the working resolution (20 m, or 60 m with ``--resolution 60``) every band is corrected
+    with the atmosphere retrieved there (:func:`core.atmospheric_correction.correct`); a 60 m
+    output of a 20 m run is the 3x3 block mean; the 10 m bands are corrected at 10 m with the
+    20 m AOT and water vapour, upsampled. The whole tile is held in memory.
+    """
+    report = progress or _ignore
+    work = context.resolution
+    lut = load_lut()
+    terrain_on = gipp.l2a.atmospheric_correction.flags.dem_terrain_correction
+    flat = context.dem.dem_type == "NONE"
+    report(0.45, f"atmospheric correction at {work} m")
+    toa = {band: l1c.read_toa(band, work).reflectance for band in BAND_NAMES}
+    result = correct(
+        toa,
+        _observation(l1c, work),
+        gipp=gipp,
+        lut=lut,
+        elevation_m=context.dem.elevation_m,
+        terrain=None if flat or not terrain_on else terrain_geometry(context.dem.elevation_m, work),
+        scene_class=layers.scene_class[work],
+        valid=~(context.nodata | context.saturated),
+        aux=l1c.aux(),
+    )
+    atmosphere = result.atmosphere
+    layers.boa[work] = {band: result.boa[band] for band in BOA_BANDS[work]}
+    layers.aot550[work] = atmosphere.aot550
+    layers.wvp_cm[work] = atmosphere.wv_cm
+    summary = replace(
+        atmosphere.summary,
+        dem_type=context.dem.dem_type,
+        dem_mean_altitude_km=float(np.mean(context.dem.elevation_m)) / 1000.0,
+        lut_files=(Path(lut.path).name,),
+    )
+    if work == 20 and 60 in resolutions:
+        layers.boa[60] = {band: block_mean(result.boa[band], 3) for band in BOA_BANDS[60]}
+        layers.aot550[60] = block_mean(atmosphere.aot550, 3)
+        layers.wvp_cm[60] = block_mean(atmosphere.wv_cm, 3)
+    if work == 20 and 10 in resolutions:
+        report(0.65, "atmospheric correction at 10 m")
+        bands = BOA_BANDS[10] + ((CIRRUS_BAND,) if _cirrus_on(gipp) else ())
+        elevation = _upsample(context.dem.elevation_m, 2, order=1)
+        fine = correct(
+            {band: l1c.read_toa(band, 10).reflectance for band in bands},
+            _observation(l1c, 10),
+            gipp=gipp,
+            lut=lut,
+            elevation_m=elevation,
+            terrain=None if flat or not terrain_on else terrain_geometry(elevation, 10),
+            aot550=_upsample(atmosphere.aot550, 2, order=1),
+            wv_cm=_upsample(atmosphere.wv_cm, 2, order=1),
+            scene_class=_upsample(layers.scene_class[20], 2, order=0),
+        )
+        layers.boa[10] = {band: fine.boa[band] for band in BOA_BANDS[10]}
+        layers.aot550[10] = fine.atmosphere.aot550
+        layers.wvp_cm[10] = fine.atmosphere.wv_cm
+    return replace(layers, atmosphere=summary)
+
+
+def _observation(l1c: L1CProduct, resolution: int) -> Observation:
+    """Per-pixel geometry of the whole tile at ``resolution``."""
+    meta = l1c.metadata
+    bounds = grid_lonlat_bounds(meta.grids[resolution])
+    return Observation.from_angle_fields(
+        l1c.angles(resolution),
+        sensor=meta.mission_id,
+        resolution=resolution,
+        day_of_year=meta.sensing_time.timetuple().tm_yday,
+        latitude_deg=(bounds.south + bounds.north) / 2.0,
+    )
+
+
+def _cirrus_on(gipp: Gipp) -> bool:
+    return bool(gipp.l2a.atmospheric_correction.flags.cirrus_correction)
+
+
+def _upsample(values: np.ndarray, factor: int, *, order: int) -> np.ndarray:
+    """``values`` on a ``factor`` times finer grid: bilinear (``order=1``) or nearest (0)."""
+    if order == 0:
+        return np.repeat(np.repeat(values, factor, axis=0), factor, axis=1)
+    return np.asarray(
+        ndimage.zoom(values, factor, order=1, mode="nearest", grid_mode=True), dtype=values.dtype
+    )
 
 
 def _write_options(options: ProcessingOptions, gipp: Gipp) -> L2AWriteOptions:

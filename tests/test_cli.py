@@ -176,8 +176,6 @@ def test_cr_only_defaults_to_the_input_folder_and_takes_the_baseline(l1c_safe: P
 @pytest.mark.parametrize(
     "args",
     [
-        [],
-        ["--resolution", "60"],
         ["--mode", "process_tile", "--datastrip", "DS", "--tile", "T", "--work_dir", "W"],
         [
             "--mode", "generate_datastrip", "--datastrip", "DS", "--processing_centre", "SGS_",
@@ -193,6 +191,16 @@ def test_steps_not_implemented_exit_1_and_write_nothing(
     assert "not available yet" in error_line(result)
     assert list(out.iterdir()) == []
     assert sorted(p.name for p in l1c_safe.parent.iterdir()) == [L1C_NAME]
+
+
+@pytest.mark.parametrize("args", [[], ["--resolution", "60"], ["--sc_only"]])
+def test_a_product_without_band_files_exits_2_and_writes_nothing(
+    l1c_safe: Path, out: Path, args: list[str]
+) -> None:
+    result = run(l2a_process, str(l1c_safe), "--output_dir", str(out), *args)
+    assert result.exit_code == 2, result.output
+    assert "B0" in error_line(result)  # names the missing band file
+    assert list(out.iterdir()) == []
 
 
 def test_sen2cloud_process_uses_friendly_names(l1c_safe: Path, out: Path) -> None:

@@ -15,24 +15,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Transformer
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
 from scipy import ndimage
 
+from core.angles import combine_detectors
 from core.config.gipp import load_gipp
 from core.config.sc_gipp import ScGipp
 from core.errors import InputError, MissingBandError
 from core.product.l2a_quality import SceneClass
 from core.resample import block_mean
-from core.scene_classification import ScAux, classify, kernels, morphology, shadows, steps
+from core.scene_classification import (
+    ScAux,
+    classify,
+    kernels,
+    morphology,
+    shadows,
+    steps,
+    topography,
+)
+from core.scene_classification.aux_maps import load_sc_aux
 from core.scene_classification.classify import CLASSIC_BANDS, SceneClassification
+from core.scene_classification.shadow_matching import towards
 from core.scene_classification.terrain import terrain
 from core.simulate.forward import NodeGrid, simulate_scene
 from core.simulate.geometry import simulate_geometry, solar_position
-from core.simulate.landscape import LandCover
-from core.simulate.scene import SceneSpec
-from core.simulate.truth import block_mode
+from core.simulate.landscape import LandCover, make_landscape
+from core.simulate.scene import SceneGeometry, SceneSpec
+from core.simulate.truth import block_mode, coarse_dem, true_scene_class
 
 GIPP = load_gipp().sc
 TH = GIPP.scene_classification.thresholds
@@ -394,21 +408,71 @@ def test_dem_cleaning_turns_steep_shaded_water_into_dark_features() -> None:
 
 
 def test_default_mode_keeps_class_2_for_topographic_shadow_only() -> None:
+    """A 45 deg north-facing slope under a sun 30 deg high in the south is self-shadowed."""
     shape = (30, 30)
     rows = np.mgrid[0 : shape[0], 0 : shape[1]][0]
-    dem = (np.minimum(rows, 15) * 20.0).astype(np.float32)  # north-facing slope, then flat
+    dem = (np.minimum(rows, 15) * 20.0).astype(np.float32)  # north-facing slope, then plateau
     result = classify(
         _cube(_dark_feature(), shape), sun_zenith_deg=60.0, sun_azimuth_deg=180.0, gipp=GIPP,
         resolution=20, dem_m=dem, classic=False,
     )  # fmt: skip
-    shaded = terrain(dem, 20, sun_zenith_deg=60.0, sun_azimuth_deg=180.0).hillshade < CC.t_hillshade
-    assert shaded.any() and (~shaded).any()
     pixel = _dark_feature()
     ndvi = (pixel["B8A"] - pixel["B04"]) / (pixel["B8A"] + pixel["B04"])
-    lit = SceneClass.VEGETATION if ndvi > TH.t1_ndvi else SceneClass.NOT_VEGETATED
+    lit = SceneClass.VEGETATION if ndvi > GIPP.scene_classification.default_mode.t_land_ndvi else (
+        SceneClass.NOT_VEGETATED
+    )  # fmt: skip
     np.testing.assert_array_equal(
-        result.scene_class, np.where(shaded, SceneClass.DARK_FEATURES, lit)
+        result.scene_class, np.where(rows < 15, SceneClass.DARK_FEATURES, lit)
     )
+
+
+@pytest.mark.parametrize(("zenith", "azimuth"), [(60.0, 180.0), (45.0, 135.0), (70.0, 225.0)])
+def test_topographic_cast_shadow_has_the_length_of_the_sun_geometry(
+    zenith: float, azimuth: float
+) -> None:
+    """A 200 m tower on flat ground shades ``200 m tan(zenith)`` of it, away from the sun."""
+    size, resolution, height = 120, 20, 200.0
+    dem = np.zeros((size, size), dtype=np.float32)
+    dem[57:63, 57:63] = height  # whole 3 x 3 blocks: the coarse DEM keeps the height
+    shade = topography.cast_shadow(
+        dem, resolution, sun_zenith_deg=zenith, sun_azimuth_deg=azimuth, grid_m=resolution
+    )
+    rows, cols = np.nonzero(shade & (dem == 0))
+    east, north = (cols - 59.5) * resolution, -(rows - 59.5) * resolution
+    anti_solar = np.radians(azimuth + 180.0)
+    along = east * np.sin(anti_solar) + north * np.cos(anti_solar)
+    reach = height * np.tan(np.radians(zenith))
+    # the tower's far corner, half its width from the centre along each axis
+    corner = 3 * resolution * (abs(np.sin(anti_solar)) + abs(np.cos(anti_solar)))
+    assert along.min() > 0  # all down-sun of the tower
+    assert along.max() == pytest.approx(reach + corner, abs=2 * resolution)
+    # on a DEM three times coarser (TOPO_SHADOW_GRID_M) the shadow is as long, at its accuracy
+    coarse = topography.cast_shadow(
+        dem, resolution, sun_zenith_deg=zenith, sun_azimuth_deg=azimuth, grid_m=3 * resolution
+    )
+    rows, cols = np.nonzero(coarse & (dem == 0))
+    east, north = (cols - 59.5) * resolution, -(rows - 59.5) * resolution
+    along = east * np.sin(anti_solar) + north * np.cos(anti_solar)
+    assert along.min() > 0
+    assert along.max() == pytest.approx(reach + corner, abs=2 * 3 * resolution)
+
+
+def test_land_split_follows_the_gipp_ndvi() -> None:
+    """Dry grass (TOA NDVI between T_LAND_NDVI and T1_NDVI) is vegetation in the default mode."""
+    t_land = GIPP.scene_classification.default_mode.t_land_ndvi
+    ndvi = (t_land + TH.t1_ndvi) / 2
+    red, swir = 0.10, 0.25  # B02/B11 under T11_R_B02_B11: the classic soil test takes it
+    nir = red * (1 + ndvi) / (1 - ndvi)
+    grass = {"B02": 0.08, "B03": 0.09, "B04": red, "B05": 0.12, "B8A": nir,
+             "B10": TH.t1_b10 / 4, "B11": swir, "B12": 0.7 * swir}  # fmt: skip
+    modes = {
+        classic: classify(
+            _cube(grass), sun_zenith_deg=30.0, sun_azimuth_deg=150.0, gipp=GIPP, resolution=20,
+            classic=classic,
+        ).scene_class[0, 0]
+        for classic in (True, False)
+    }  # fmt: skip
+    assert modes == {True: SceneClass.NOT_VEGETATED, False: SceneClass.VEGETATION}
 
 
 def test_cci_water_bodies_recover_dark_features() -> None:
@@ -419,6 +483,85 @@ def test_cci_water_bodies_recover_dark_features() -> None:
         aux=ScAux(water_bodies=water_bodies),
     )  # fmt: skip
     assert result.scene_class.tolist() == [[6, 2], [2, 2]]
+
+
+def test_monthly_snow_condition_gates_snow_and_relabels_snow_over_water() -> None:
+    """ESA CCI snow condition: occurrence 0 % (no snow this month), 50 %, water, invalid."""
+    water = CC.cci_snow_water_value
+    condition = np.array([[0, 50, water, 255]], dtype=np.uint8)
+    cube = _cube(_snow(), condition.shape)
+    classes = {
+        classic: classify(
+            cube, sun_zenith_deg=30.0, sun_azimuth_deg=150.0, gipp=GIPP, resolution=20,
+            aux=ScAux(snow_condition=condition), classic=classic,
+        ).scene_class[0].tolist()
+        for classic in (True, False)
+    }  # fmt: skip
+    snow, cloud = SceneClass.SNOW_ICE, SceneClass.MEDIUM_PROBA_CLOUDS
+    assert classes[True] == [snow, snow, cloud, snow]  # Sen2Cor 2.8: only snow over water
+    # 2.10+ monthly gate: no snow where it never lies this month nor over water
+    assert classes[False][1] == classes[False][3] == snow
+    assert classes[False][0] != snow and classes[False][2] != snow
+
+
+def _write_map(path: Path, values: np.ndarray, bounds: tuple[float, float, float, float]) -> None:
+    """A lon/lat GeoTIFF covering ``bounds`` (west, south, east, north)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    west, south, east, north = bounds
+    rows, cols = values.shape
+    transform = Affine((east - west) / cols, 0.0, west, 0.0, -(north - south) / rows, north)
+    with rasterio.open(
+        path, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+        dtype="uint8", crs="EPSG:4326", transform=transform,
+    ) as dst:  # fmt: skip
+        dst.write(values, 1)
+
+
+def test_aux_maps_in_sen2cor_layout_are_warped_to_the_grid(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Water bodies, snow map and the month's snow condition; a missing map is logged."""
+    grid = simulate_geometry(SceneSpec(size=120, seed=0)).grids[60]  # 32TQM, 20 x 20 cells
+    west, south, east, north = transform_bounds(
+        CRS.from_epsg(grid.crs_epsg), "EPSG:4326",
+        *rasterio.transform.array_bounds(grid.height, grid.width, grid.transform),
+    )  # fmt: skip
+    box = (west - 0.01, south - 0.01, east + 0.01, north + 0.01)
+    half = np.zeros((100, 100), dtype=np.uint8)
+    half[:, 50:] = CC.cci_wb_water_value  # eastern half of the box is water
+    refs = GIPP.scene_classification.references
+    _write_map(tmp_path / refs.esacci_waterbodies_map, half, box)
+    monthly = tmp_path / refs.esacci_snowcondition_map_dir
+    for month, value in ((6, 10), (7, 0)):
+        _write_map(
+            monthly / f"snow_condition_{month:02d}.tif", np.full((4, 4), value, np.uint8), box
+        )
+    with caplog.at_level("WARNING"):
+        aux = load_sc_aux(str(tmp_path), grid, GIPP, month=7)
+    assert aux.snow_possible is None and refs.snow_map in caplog.text  # absent: tests run
+    _write_map(tmp_path / refs.snow_map, np.full((4, 4), 3, dtype=np.uint8), box)
+    aux = load_sc_aux(str(tmp_path), grid, GIPP, month=7)
+    assert aux.snow_possible is True
+    assert aux.snow_condition is not None and (aux.snow_condition == 0).all()  # July, not June
+    assert aux.water_bodies is not None and aux.water_bodies.shape == (grid.height, grid.width)
+    # each cell's centre: water where its longitude is east of the box's middle
+    rows, cols = np.mgrid[0 : grid.height, 0 : grid.width]
+    x, y = rasterio.transform.xy(grid.transform, rows.ravel(), cols.ravel())
+    lon, _ = Transformer.from_crs(grid.crs_epsg, 4326, always_xy=True).transform(x, y)
+    east_half = np.reshape(lon, rows.shape) > (box[0] + box[2]) / 2
+    margin = np.abs(np.reshape(lon, rows.shape) - (box[0] + box[2]) / 2) > 0.002
+    np.testing.assert_array_equal(
+        aux.water_bodies[margin], np.where(east_half, CC.cci_wb_water_value, 0)[margin]
+    )
+    # the water bodies reach the classification: dark features over CCI water become water
+    cube = _cube(_dark_feature(), (grid.height, grid.width))
+    scl = classify(
+        cube, sun_zenith_deg=30.0, sun_azimuth_deg=150.0, gipp=GIPP, resolution=60, aux=aux
+    ).scene_class
+    np.testing.assert_array_equal(
+        scl[margin], np.where(east_half, SceneClass.WATER, SceneClass.DARK_FEATURES)[margin]
+    )
+    assert load_sc_aux(None, grid, GIPP, month=7) == ScAux()
 
 
 # --- cloud shadows: geometry of the sun ----------------------------------------------------------
@@ -481,6 +624,12 @@ def test_shadow_matching_recovers_a_deep_shadow_at_the_cloud_height() -> None:
     }  # fmt: skip
     assert found[False][shadow].mean() > 0.95 and not found[True][shadow].any()
     assert not (found[False] & ~shadow).any()
+    # view angles without a valid value (outside the swath) leave the cloud at nadir
+    nadir = classify(
+        cube, sun_zenith_deg=zenith, sun_azimuth_deg=azimuth, gipp=GIPP, resolution=resolution,
+        classic=False, view_zenith_deg=np.full((size, size), np.nan), view_azimuth_deg=100.0,
+    ).scene_class == SceneClass.CLOUD_SHADOWS  # fmt: skip
+    np.testing.assert_array_equal(nadir, found[False])
 
 
 def test_radiometric_score_rejects_water_and_accepts_darker_than_reference() -> None:
@@ -511,25 +660,63 @@ SCENES = {
         size=732, seed=7, tile_id="33UUU", sensing_time=datetime(2024, 3, 20, 10, 20),
         cloud_fraction=0.3,
     ),
+    "autumn-spain": SceneSpec(
+        size=732, seed=11, tile_id="30SVG", sensing_time=datetime(2024, 10, 10, 11, 0),
+        cloud_fraction=0.1, cloud_height_m=(2000.0, 6000.0),
+    ),
+    "june-toulouse": SceneSpec(
+        size=732, seed=21, tile_id="31TCJ", sensing_time=datetime(2024, 6, 1, 10, 30),
+        cloud_fraction=0.25, cloud_height_m=(500.0, 3000.0),
+    ),
 }  # fmt: skip
+"""Four geometries and seasons (sun zenith 24, 54, 47 and 28 deg), cloud tops from 0.5 to 6 km.
+The GIPP's default-mode settings were tuned on the first three; the fourth was held out."""
+MODES = ("classic", "default", "default+dem")
+"""``--sc_classic``; the default mode without and with the scene's DEM."""
+CLEAR = (4, 5, 6, 11)
+"""Clear classes of the issue's overall accuracy."""
 
 
-Simulated = tuple[
-    str, dict[str, np.ndarray], np.ndarray, np.ndarray, SceneClassification, SceneClassification
-]
-"""Scene name, TOA at 20 m, true SCL, land cover, classic and default-mode classifications."""
+@dataclasses.dataclass(frozen=True)
+class Simulated:
+    """A simulated scene at 20 m and its classifications."""
+
+    name: str
+    toa: dict[str, np.ndarray]
+    truth: np.ndarray
+    """True SCL (:func:`true_scene_class`: terrain shadow is class 2)."""
+    cover: np.ndarray
+    results: dict[str, SceneClassification]
+    """Mode of :data:`MODES` -> classification."""
+    angles: tuple[float, float, float, float]
+    """Mean sun zenith and azimuth, view zenith and azimuth (deg)."""
+    dem: np.ndarray
+
+    def classify(self, gipp: ScGipp, *, classic: bool, dem: bool) -> SceneClassification:
+        """Classify the scene at 20 m with its mean angles (and its DEM when ``dem``)."""
+        sun_zenith, sun_azimuth, view_zenith, view_azimuth = self.angles
+        return classify(
+            self.toa, sun_zenith_deg=sun_zenith, sun_azimuth_deg=sun_azimuth,
+            view_zenith_deg=view_zenith, view_azimuth_deg=view_azimuth, gipp=gipp,
+            resolution=20, classic=classic, dem_m=self.dem if dem else None,
+        )  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=sorted(SCENES))
-def simulated(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Simulated:
-    """A simulated scene at 20 m: TOA (B10 repeated from 60 m), truth classes and land cover."""
-    spec = SCENES[request.param]
-    geometry = simulate_geometry(spec)
-    scene = simulate_scene(
-        spec, geometry, nodes=NodeGrid(1, 1, 1, 1), cache_dir=tmp_path_factory.mktemp("sixs")
+def _mean_view(geometry: SceneGeometry, size: int) -> tuple[float, float]:
+    """Zenith and azimuth of the mean B04 viewing direction over the simulated area."""
+    grid = combine_detectors(geometry.viewing_angles["B04"])
+    nodes = size * 10 // int(grid.col_step) + 2  # tie points around the area
+    east, north = towards(grid.zenith[:nodes, :nodes], grid.azimuth[:nodes, :nodes])
+    return float(np.degrees(np.arctan(np.hypot(east, north)))), float(
+        np.degrees(np.arctan2(east, north)) % 360.0
     )
+
+
+def simulate_and_classify(name: str, cache_dir: Path | None = None) -> Simulated:
+    """Simulate scene ``name`` of :data:`SCENES` and classify it at 20 m in every mode."""
+    spec = SCENES[name]
+    geometry = simulate_geometry(spec)
+    scene = simulate_scene(spec, geometry, nodes=NodeGrid(1, 1, 1, 1), cache_dir=cache_dir)
     toa = {
         band: _to_20m(
             scene.toa_reflectance[band], spec.size * 10 // scene.toa_reflectance[band].shape[0]
@@ -537,88 +724,169 @@ def simulated(
         for band in CLASSIC_BANDS
     }
     sun = geometry.sun_angles
-    classic, default = (
-        classify(
-            toa, sun_zenith_deg=float(sun.zenith.mean()),
-            sun_azimuth_deg=float(sun.azimuth.mean()), gipp=GIPP, resolution=20, classic=mode,
-        )
-        for mode in (True, False)
-    )  # fmt: skip
-    truth = block_mode(scene.scene_class, 2)
+    view_zenith, view_azimuth = _mean_view(geometry, spec.size)
+    angles = (float(sun.zenith.mean()), float(sun.azimuth.mean()), view_zenith, view_azimuth)
+    truth = block_mode(true_scene_class(scene), 2)
     cover = block_mode(scene.extras["land_cover"], 2)
-    return request.param, toa, truth, cover, classic, default
+    simulated = Simulated(name, toa, truth, cover, {}, angles, block_mean(scene.dem_m, 2))
+    for mode in MODES:
+        simulated.results[mode] = simulated.classify(
+            GIPP, classic=mode == "classic", dem=mode.endswith("dem")
+        )
+    return simulated
+
+
+@pytest.fixture(scope="module", params=sorted(SCENES))
+def simulated(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Simulated:
+    """A simulated scene at 20 m: TOA (B10 repeated from 60 m), truth classes and land cover."""
+    return simulate_and_classify(request.param, tmp_path_factory.mktemp("sixs"))
 
 
 def _share(values: np.ndarray, classes: tuple[int, ...]) -> float:
     return float(np.isin(values, classes).mean())
 
 
-SIMULATED_TARGETS = {
-    # scene: (clear OA, opaque recall, bright false cloud max, shadow recall, cirrus flagged)
-    "summer-alps": (0.72, 0.97, 0.05, 0.20, 0.95),
-    "spring-berlin": (0.50, 0.97, 0.05, 0.03, 0.95),
+def _accuracy(truth: np.ndarray, scl: np.ndarray, classes: tuple[int, ...]) -> float:
+    inside = np.isin(truth, classes)
+    return float((scl[inside] == truth[inside]).mean())
+
+
+def _away_from_clouds(truth: np.ndarray) -> np.ndarray:
+    """Clear pixels farther than EDGE_PX from any cloud or cirrus pixel of the truth.
+
+    At the edges the truth's 20 m majority and the classifier's 60 m B10 mix cloud and ground.
+    """
+    cloudy = ndimage.binary_dilation(np.isin(truth, (8, 9, 10)), iterations=EDGE_PX)
+    return np.isin(truth, CLEAR) & ~cloudy
+
+
+EDGE_PX = 2
+"""Mixed-pixel margin around clouds (one 60 m B10 pixel at 20 m)."""
+
+TARGETS = {
+    # (scene, mode): clear OA, opaque recall, bright false cloud max, shadow recall, class 2 acc.
+    ("summer-alps", "classic"): (0.80, 0.97, 0.03, 0.28, 0.18),
+    ("summer-alps", "default"): (0.92, 0.97, 0.03, 0.86, 0.0),
+    ("summer-alps", "default+dem"): (0.92, 0.97, 0.03, 0.86, 0.23),
+    ("spring-berlin", "classic"): (0.80, 0.97, 0.03, 0.08, 0.11),
+    ("spring-berlin", "default"): (0.895, 0.97, 0.03, 0.885, 0.0),
+    ("spring-berlin", "default+dem"): (0.87, 0.97, 0.03, 0.855, 0.73),
+    ("autumn-spain", "classic"): (0.82, 0.97, 0.03, 0.135, 0.12),
+    ("autumn-spain", "default"): (0.93, 0.97, 0.03, 0.92, 0.0),
+    ("autumn-spain", "default+dem"): (0.905, 0.97, 0.03, 0.885, 0.70),
+    ("june-toulouse", "classic"): (0.84, 0.97, 0.03, 0.27, 0.18),
+    ("june-toulouse", "default"): (0.945, 0.97, 0.03, 0.80, 0.0),
+    ("june-toulouse", "default+dem"): (0.945, 0.97, 0.03, 0.80, 0.18),
 }
-"""What the classic sequence achieves on the simulator (measured minus a margin). The issue's
-targets (0.95, 0.97, 0.03, 0.85) are not met by Sen2Cor 2.9's logic on these scenes."""
-SHADOW_MATCHING_RECALL = {"summer-alps": 0.65, "spring-berlin": 0.55}
-"""Shadow recall of the default mode with shadow matching (measured minus a margin)."""
-DEFAULT_CLEAR_OA = {"summer-alps": 0.80, "spring-berlin": 0.60}
-"""Overall accuracy on clear classes of the default mode (measured minus a margin)."""
+"""Measured levels minus a margin of about 0.01-0.02. The issue asks for a clear OA of 0.95 and a
+shadow recall of 0.85: not reached (see the closing note); opaque recall and bright-surface false
+cloud meet the issue's 0.97 and 0.03."""
 
 
-def test_classic_mode_on_simulated_scenes(simulated: Simulated) -> None:
-    name, toa, truth, cover, result, _ = simulated
-    scl = result.scene_class
-    clear = np.isin(truth, (4, 5, 6, 11))
-    overall = float((scl[clear] == truth[clear]).mean())
-    opaque = _share(scl[truth == SceneClass.HIGH_PROBA_CLOUDS], (8, 9))
-    bright_surface = clear & np.isin(cover, (LandCover.BARE_SOIL, LandCover.SAND, LandCover.URBAN))
-    false_cloud = _share(scl[bright_surface], (8, 9))
-    shadow = _share(scl[truth == SceneClass.CLOUD_SHADOWS], (3,))
-    cirrus = _share(scl[toa["B10"] >= TH.t1_b10], (8, 9, 10))
-    oa_min, opaque_min, false_max, shadow_min, cirrus_min = SIMULATED_TARGETS[name]
-    assert overall >= oa_min
-    assert opaque >= opaque_min
-    assert false_cloud <= false_max
-    assert shadow >= shadow_min
-    assert cirrus >= cirrus_min
+@pytest.mark.parametrize("mode", MODES)
+def test_accuracy_on_simulated_scenes(simulated: Simulated, mode: str) -> None:
+    truth, scl = simulated.truth, simulated.results[mode].scene_class
+    oa_min, opaque_min, false_max, shadow_min, topo_min = TARGETS[simulated.name, mode]
+    bright_surface = _away_from_clouds(truth) & np.isin(
+        simulated.cover, (LandCover.BARE_SOIL, LandCover.SAND, LandCover.URBAN)
+    )
+    assert _accuracy(truth, scl, CLEAR) >= oa_min
+    assert _share(scl[truth == SceneClass.HIGH_PROBA_CLOUDS], (8, 9)) >= opaque_min
+    assert _share(scl[bright_surface], (8, 9)) <= false_max
+    assert _share(scl[truth == SceneClass.CLOUD_SHADOWS], (3,)) >= shadow_min
+    assert _accuracy(truth, scl, (2,)) >= topo_min
+    # thin cirrus flagged where B10 >= T1_B10 (cirrus or cloud classes)
+    assert _share(scl[simulated.toa["B10"] >= TH.t1_b10], (8, 9, 10)) >= 0.97
 
 
-def test_shadow_matching_finds_more_shadows_at_better_precision(simulated: Simulated) -> None:
-    name, _, truth, _, classic, default = simulated
+def test_default_mode_beats_classic(simulated: Simulated) -> None:
+    """Shadow matching, dark-feature reassignment and the land split: better clear OA and shadow
+    recall at no loss of shadow precision; with the DEM, class 2 is found and the accuracy over
+    the clear classes plus class 2 improves again."""
+    truth, results = simulated.truth, simulated.results
     shadow = truth == SceneClass.CLOUD_SHADOWS
 
     def recall_precision(scl: np.ndarray) -> tuple[float, float]:
         found = scl == SceneClass.CLOUD_SHADOWS
         return float(found[shadow].mean()), float(shadow[found].mean())
 
-    classic_recall, classic_precision = recall_precision(classic.scene_class)
-    recall, precision = recall_precision(default.scene_class)
-    assert recall >= SHADOW_MATCHING_RECALL[name] > classic_recall
-    assert precision >= classic_precision
-    # nothing else changes: shadows found, or dark features given a land class
-    changed = default.scene_class != classic.scene_class
-    shadows_found = default.scene_class[changed] == SceneClass.CLOUD_SHADOWS
-    land = (classic.scene_class[changed] == SceneClass.DARK_FEATURES) & np.isin(
-        default.scene_class[changed], (SceneClass.VEGETATION, SceneClass.NOT_VEGETATED)
+    classic, default = results["classic"].scene_class, results["default"].scene_class
+    assert _accuracy(truth, default, CLEAR) > _accuracy(truth, classic, CLEAR) + 0.05
+    classic_recall, classic_precision = recall_precision(classic)
+    recall, precision = recall_precision(default)
+    assert recall > classic_recall + 0.5 and precision >= classic_precision
+    with_dem = results["default+dem"].scene_class
+    ground = (2, *CLEAR)
+    assert _accuracy(truth, with_dem, ground) > _accuracy(truth, default, ground)
+    assert not (default == SceneClass.DARK_FEATURES).any()  # no DEM: no topographic shadow
+
+
+def _shadow_recall(truth: np.ndarray, scl: np.ndarray) -> float:
+    return float((scl[truth == SceneClass.CLOUD_SHADOWS] == SceneClass.CLOUD_SHADOWS).mean())
+
+
+SWITCHES = {
+    # Default_Mode switch: (with the DEM, metric, least loss when switched off)
+    "shadow_matching": (False, _shadow_recall, 0.4),
+    "shadow_edge_growth": (False, _shadow_recall, 0.03),
+    "dark_feature_reassignment": (False, lambda t, s: _accuracy(t, s, CLEAR), 0.04),
+    "low_proba_land": (False, lambda t, s: _accuracy(t, s, CLEAR), 0.01),
+    "land_split": (False, lambda t, s: _accuracy(t, s, CLEAR), 0.02),
+    "topographic_shadow": (True, lambda t, s: _accuracy(t, s, (2, *CLEAR)), 0.02),
+}
+"""What each default-mode addition buys at least, on every scene (see the closing note for the
+measured losses). SNOW_CONDITION_GATE needs a snow-condition map: tested above."""
+
+
+@pytest.mark.parametrize("switch", sorted(SWITCHES))
+def test_each_default_mode_switch_helps(simulated: Simulated, switch: str) -> None:
+    with_dem, metric, least_loss = SWITCHES[switch]
+    sc = GIPP.scene_classification
+    off = dataclasses.replace(
+        GIPP,
+        scene_classification=dataclasses.replace(
+            sc, default_mode=dataclasses.replace(sc.default_mode, **{switch: False})
+        ),
     )
-    assert (shadows_found | land).all()
+    mode = "default+dem" if with_dem else "default"
+    without = simulated.classify(off, classic=False, dem=with_dem).scene_class
+    truth = simulated.truth
+    assert metric(truth, simulated.results[mode].scene_class) >= metric(truth, without) + least_loss
 
 
-def test_default_mode_gives_dark_features_a_land_class(simulated: Simulated) -> None:
-    """Without a DEM no pixel is a topographic shadow (class 2 from baseline 04.00)."""
-    name, _, truth, _, classic, default = simulated
-    clear = np.isin(truth, (4, 5, 6, 11))
+def test_default_mode_changes_only_shadows_and_land(simulated: Simulated) -> None:
+    """Without a DEM the additions find cloud shadows and give dark features, unclassified and
+    land pixels a land class; clouds, cirrus and snow stay as the classic sequence has them (but
+    for a few pixels of the snow recovery, whose ring shrinks where snow edges become shadow)."""
+    classic, default = (simulated.results[m].scene_class for m in ("classic", "default"))
+    changed = default != classic
+    shadows_found = default[changed] == SceneClass.CLOUD_SHADOWS
+    land = np.isin(classic[changed], (2, 4, 5, 7)) & np.isin(default[changed], (4, 5))
+    assert (shadows_found | land).mean() > 0.999
 
-    def overall(scl: np.ndarray) -> float:
-        return float((scl[clear] == truth[clear]).mean())
 
-    assert not (default.scene_class == SceneClass.DARK_FEATURES).any()
-    assert overall(default.scene_class) >= DEFAULT_CLEAR_OA[name] > overall(classic.scene_class)
+def test_truth_recovers_the_forward_models_60m_dem() -> None:
+    """The truth's terrain shadow is cast on the DEM the forward model used: the 60 m landscape
+    DEM, recovered from the scene's 10 m (bilinear) DEM."""
+    land = make_landscape(SceneSpec(size=120, seed=3, max_elevation_m=2500.0))
+    np.testing.assert_allclose(coarse_dem(land.dem_m), land.dem_coarse_m, atol=1e-2)
 
 
-def test_probabilities_follow_the_cloud_classes(simulated: Simulated) -> None:
-    _, toa, _, _, result, _ = simulated
+def test_truth_marks_terrain_shadow_as_class_2(simulated: Simulated) -> None:
+    """The corrected truth: vegetation the terrain hides from the sun is far darker in B8A (only
+    diffuse light) than lit vegetation, so class 2 there is what the forward model rendered."""
+    truth, cover, b8a = simulated.truth, simulated.cover, simulated.toa["B8A"]
+    green = np.isin(cover, (LandCover.CROP, LandCover.GRASS, LandCover.FOREST))
+    shaded, lit = green & (truth == 2), green & (truth == SceneClass.VEGETATION)
+    assert shaded.sum() > 0.01 * truth.size
+    assert np.median(b8a[shaded]) < 0.5 * np.median(b8a[lit])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_probabilities_follow_the_cloud_classes(simulated: Simulated, mode: str) -> None:
+    toa, result = simulated.toa, simulated.results[mode]
     scl, cloud = result.scene_class, result.cloud_probability.astype(int)
     assert (cloud[scl == SceneClass.HIGH_PROBA_CLOUDS] >= TH.t_cloud_hp * 100).all()
     assert (cloud[scl == SceneClass.UNCLASSIFIED] <= TH.t_cloud_mp * 100).all()
@@ -649,9 +917,13 @@ def _real_toa(folder: Path) -> tuple[dict[str, np.ndarray], float, float]:
     return toa, float(zenith), float(azimuth)
 
 
-def test_real_winter_pixels_give_plausible_fractions(shared_data: Path) -> None:
+@pytest.mark.parametrize("classic", [True, False])
+def test_real_winter_pixels_give_plausible_fractions(shared_data: Path, classic: bool) -> None:
     toa, zenith, azimuth = _real_toa(shared_data / REAL_L1C)
-    result = classify(toa, sun_zenith_deg=zenith, sun_azimuth_deg=azimuth, gipp=GIPP, resolution=20)
+    result = classify(
+        toa, sun_zenith_deg=zenith, sun_azimuth_deg=azimuth, gipp=GIPP, resolution=20,
+        classic=classic,
+    )  # fmt: skip
     scl = result.scene_class
     share = np.bincount(scl.ravel(), minlength=12) / scl.size
     assert share[SceneClass.NO_DATA] == 0 and share[SceneClass.SATURATED_DEFECTIVE] == 0
@@ -662,6 +934,10 @@ def test_real_winter_pixels_give_plausible_fractions(shared_data: Path) -> None:
     assert share[SceneClass.MEDIUM_PROBA_CLOUDS] + share[SceneClass.HIGH_PROBA_CLOUDS] < 0.1
     assert share[SceneClass.SNOW_ICE] < 0.001
     assert share[SceneClass.THIN_CIRRUS] == 0
+    if not classic:  # no DEM: no class 2; the haze left unclassified by Sen2Cor 2.9 is land
+        assert share[SceneClass.DARK_FEATURES] == 0
+        assert share[SceneClass.VEGETATION] + share[SceneClass.NOT_VEGETATED] > 0.6
+        assert share[SceneClass.UNCLASSIFIED] < 0.15
 
 
 def test_real_l2a_probability_rule_matches_our_cloud_classes(shared_data: Path) -> None:

@@ -28,7 +28,7 @@ from core.simulate.l1c_safe import write_l1c_safe
 from core.simulate.preview import rgb_image
 from core.simulate.realforward import simulate_from_l2a
 from core.simulate.scene import SceneSpec, SimulatedScene
-from core.simulate.truth import block_mode
+from core.simulate.truth import block_mode, true_scene_class
 
 T29UNU_TL = (
     "l2a-real/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE/GRANULE/"
@@ -291,7 +291,7 @@ def test_truth_rasters(product: Path, physics_scene: SimulatedScene) -> None:
                 assert src.crs.to_epsg() == grid.crs_epsg
                 assert src.transform == grid.transform
     with rasterio.open(truth / "CLASS_60m.tif") as src:
-        np.testing.assert_array_equal(src.read(1), block_mode(physics_scene.scene_class, 6))
+        np.testing.assert_array_equal(src.read(1), block_mode(true_scene_class(physics_scene), 6))
     with rasterio.open(truth / "BOA_B8A_60m.tif") as src:
         boa = physics_scene.boa_reflectance["B8A"].astype(float)
         expected = boa.reshape(61, 3, 61, 3).mean(axis=(1, 3))

@@ -1,21 +1,62 @@
-"""Atmospheric correction of an in-memory TOA cube.
+"""Atmospheric correction of an in-memory TOA cube (library API, no product on disk needed).
 
-CONTRACT STUB (lead): the signatures below are fixed; the correction helper implements them.
+:func:`correct` takes band -> TOA reflectance on one grid, the acquisition geometry and a GIPP
+configuration, and returns surface reflectance with the atmosphere it used:
+
+1. atmosphere: given AOT550/water vapour, else :func:`retrieve_atmosphere` (DDV, APDA, ozone);
+2. cirrus removal with B10 when ``Cirrus_Correction`` (:mod:`~.cirrus`);
+3. per band, the 6S table terms on a coarse node grid (:mod:`~.terms`), then the per-pixel
+   inversion (:mod:`~.inversion`) in :data:`ENVIRONMENT_PASSES` passes: the first with each
+   pixel's own reflectance as environment, the next ones with the ``Adj_Km`` box mean of the
+   previous pass (:mod:`~.adjacency`);
+4. terrain (``DEM_Terrain_Correction`` with a :class:`TerrainGeometry`): local illumination
+   ``cos(i)/cos(theta_s)`` (cast shadow -> 0) and sky view in the inversion, skipped on quasi-flat
+   ground (all slopes below ``AC_Slope_Th`` and relief below the flat-terrain height range, as
+   Sen2Cor); then the empirical BRDF factor (``BRDF_Correction``, :mod:`~.brdf`; off when
+   more than half of ``scene_class`` is snow, as Sen2Cor).
+
+For a tile corrected window by window, :func:`correct_band` works on any window of the grid the
+term grid was built for (its ``window_offset``), given a window with an ``Adj_Km`` halo.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
-from core.atmosphere.lut import RadiativeTransferLut
+from core.atmosphere.lut import RadiativeTransferLut, load_lut
+from core.atmospheric_correction.adjacency import environment_reflectance
+from core.atmospheric_correction.brdf import apply_brdf, too_snowy
+from core.atmospheric_correction.cirrus import CIRRUS_BAND, remove_cirrus
+from core.atmospheric_correction.inversion import invert, pixel_terms
 from core.atmospheric_correction.observation import Observation
-from core.atmospheric_correction.retrieval import AtmosphereRetrieval
+from core.atmospheric_correction.ozone import ozone_column
+from core.atmospheric_correction.retrieval import (
+    AEROSOLS,
+    AtmosphereRetrieval,
+    retrieve_atmosphere,
+)
+from core.atmospheric_correction.terms import TermGrid, band_terms
 from core.config.gipp import Gipp
+from core.errors import ConfigError, InputError
 from core.product.aux_data import AuxData
+from core.product.l2a_quality import AtmosphereSummary
 from core.terrain.geometry import TerrainGeometry
+
+logger = logging.getLogger(__name__)
+
+ENVIRONMENT_PASSES: Final = 2
+"""Inversion passes: the first without adjacency, the second with the environment of the first.
+Measured on the simulator's flat 6 km scene (B8A RMSE where the 1 km environment differs from
+the pixel by > 0.05): 1 pass 0.0121, 2 passes 0.00045, 3 passes 0.00054, 4 passes 0.00053; on
+the terrain scene 3 and 4 passes are no better either (shaded B02 0.0063 / 0.0071 / 0.0068)."""
+
+GIVEN_AOT_METHOD: Final = "USER"
+"""``AOT_RETRIEVAL_METHOD`` reported when the caller gives AOT550 (no retrieval)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +66,125 @@ class CorrectionResult:
     boa: dict[str, np.ndarray]
     """Band -> float32 surface reflectance (NaN where the input was NaN)."""
     atmosphere: AtmosphereRetrieval
+
+
+@dataclass(frozen=True)
+class TerrainIllumination:
+    """Per-pixel terrain factors of the inversion on the working grid."""
+
+    illumination: np.ndarray
+    """float32 ``cos(i) / cos(theta_s)``, 0 in self and cast shadow."""
+    sky_view: np.ndarray
+    cos_incidence: np.ndarray
+    """float32 ``cos(i)`` (negative: facing away from the sun), for the BRDF factor."""
+
+
+def correct_band(
+    toa: np.ndarray,
+    terms: TermGrid,
+    *,
+    elevation_m: np.ndarray | float,
+    aot550: np.ndarray | float,
+    wv_cm: np.ndarray | float,
+    adjacency_km: float,
+    resolution_m: float,
+    terrain: TerrainIllumination | None = None,
+    window_offset: tuple[int, int] = (0, 0),
+    passes: int = ENVIRONMENT_PASSES,
+) -> np.ndarray:
+    """Surface reflectance of one band's TOA window (module docstring, steps 3-4)."""
+    factors = (terrain.illumination, terrain.sky_view) if terrain is not None else None
+    per_pixel = pixel_terms(
+        terms, toa.shape, window_offset, elevation_m=elevation_m, aot550=aot550, wv_cm=wv_cm
+    )
+    rho = invert(toa, per_pixel, terrain=factors)
+    for _ in range(passes - 1):
+        environment = environment_reflectance(rho, adjacency_km, resolution_m)
+        rho = invert(toa, per_pixel, environment=environment, terrain=factors)
+    return rho
+
+
+def terrain_illumination(terrain: TerrainGeometry, observation: Observation) -> TerrainIllumination:
+    """Local illumination and sky view of ``terrain`` under the observation's sun."""
+    sun_zenith = np.asarray(observation.sun_zenith_deg, dtype=np.float64)
+    sun_azimuth = np.asarray(observation.sun_azimuth_deg, dtype=np.float64)
+    cos_i = np.asarray(terrain.cos_incidence(sun_zenith, sun_azimuth), dtype=np.float64)
+    shadow = terrain.cast_shadow(float(np.mean(sun_zenith)), float(np.mean(sun_azimuth)))
+    lit = np.where(shadow, 0.0, np.maximum(cos_i, 0.0))
+    return TerrainIllumination(
+        illumination=(lit / np.cos(np.radians(sun_zenith))).astype(np.float32),
+        sky_view=np.asarray(terrain.sky_view, dtype=np.float32),
+        cos_incidence=cos_i.astype(np.float32),
+    )
+
+
+def _grid_shape(toa: Mapping[str, np.ndarray]) -> tuple[int, int]:
+    shapes = {np.shape(v) for v in toa.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise InputError(
+            f"TOA bands must be 2-D arrays on one grid, got shapes {sorted(shapes)}",
+            path="toa",
+        )
+    rows, cols = next(iter(shapes))
+    return rows, cols
+
+
+def _given_atmosphere(
+    aot550: np.ndarray | float,
+    wv_cm: np.ndarray | float,
+    *,
+    shape: tuple[int, int],
+    observation: Observation,
+    gipp: Gipp,
+    lut: RadiativeTransferLut,
+    aux: AuxData | None,
+) -> AtmosphereRetrieval | None:
+    """The atmosphere of a given AOT and WV: aerosol from ``Aerosol_Type``, ozone as configured
+    (:func:`ozone_column`); ``None`` for ``AUTO`` aerosol, which the retrieval decides."""
+    aerosol = AEROSOLS.get(gipp.l2a.atmospheric_correction.look_up_tables.aerosol_type)
+    if aerosol is None:
+        return None
+    ozone, source = ozone_column(gipp, observation, aux, lut)
+    return AtmosphereRetrieval(
+        aot550=np.broadcast_to(np.asarray(aot550, dtype=np.float32), shape).copy(),
+        wv_cm=np.broadcast_to(np.asarray(wv_cm, dtype=np.float32), shape).copy(),
+        ozone_du=ozone,
+        aerosol=aerosol,
+        summary=AtmosphereSummary(
+            ozone_du=ozone, ozone_source=source, aot_retrieval_method=GIVEN_AOT_METHOD
+        ),
+    )
+
+
+def _cirrus_free(
+    toa: Mapping[str, np.ndarray], gipp: Gipp, *, valid: np.ndarray, wv_cm: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The bands to correct: all but B10, cirrus removed when ``Cirrus_Correction``."""
+    ac = gipp.l2a.atmospheric_correction
+    if not ac.flags.cirrus_correction:
+        return {b: np.asarray(v) for b, v in toa.items() if b != CIRRUS_BAND}
+    if CIRRUS_BAND not in toa:
+        raise ConfigError(
+            "Cirrus_Correction is TRUE but the TOA cube has no B10", key="Cirrus_Correction"
+        )
+    bands, removal = remove_cirrus(
+        toa,
+        valid=valid,
+        mean_wv_cm=float(np.mean(wv_cm[valid])) if valid.any() else 0.0,
+        cirrus_threshold=gipp.sc.scene_classification.thresholds.t1_b10,
+        wv_threshold_cm=ac.calibration.wv_threshold_cirrus,
+    )
+    logger.info("cirrus correction: %s (%d cirrus pixels)", removal.reason, removal.cirrus_pixels)
+    return bands
+
+
+def _use_terrain(terrain: TerrainGeometry, gipp: Gipp) -> bool:
+    """Sen2Cor's quasi-flat shortcut: no terrain correction when every slope is below
+    ``AC_Slope_Th`` and the relief below the flat-terrain height range."""
+    slope_limit = gipp.ac.acl_prio_1.ac_slope_th
+    relief_limit = gipp.ac.classic_constants.flat_terrain_height_range_m
+    relief = float(np.nanmax(terrain.elevation_m) - np.nanmin(terrain.elevation_m))
+    return float(np.nanmax(terrain.slope_deg)) >= slope_limit or relief >= relief_limit
 
 
 def correct(
@@ -41,5 +201,71 @@ def correct(
     valid: np.ndarray | None = None,
     aux: AuxData | None = None,
 ) -> CorrectionResult:
-    """Correct ``toa`` (band -> TOA reflectance on one grid) to surface reflectance."""
-    raise NotImplementedError
+    """Correct ``toa`` (band -> TOA reflectance on one grid) to surface reflectance.
+
+    Parameters
+    ----------
+    toa
+        Band name -> TOA reflectance, all on the grid of ``observation`` (NaN = no data). B10,
+        when present, serves the cirrus removal and gets no BOA (as in Sen2Cor's L2A).
+    gipp
+        Configuration: ``Atmospheric_Correction`` of L2A_GIPP and L2A_CAL_AC_GIPP.
+    lut
+        The 6S table (default :func:`core.atmosphere.lut.load_lut`).
+    elevation_m
+        Ground elevation (array or value); default the terrain's, else ``Altitude``.
+    terrain
+        Slope, aspect, sky view of the grid: terrain correction when ``DEM_Terrain_Correction``.
+    aot550, wv_cm
+        Given atmosphere; what is ``None`` is retrieved (:func:`retrieve_atmosphere`).
+    scene_class, valid, aux
+        For the retrieval: SCL codes, usable pixels, AUX_ECMWFT/AUX_CAMSFO means.
+    """
+    lut = lut if lut is not None else load_lut()
+    shape = _grid_shape(toa)
+    ac = gipp.l2a.atmospheric_correction
+    if elevation_m is not None:
+        elevation: np.ndarray | float = elevation_m
+    elif terrain is not None:
+        elevation = terrain.elevation_m
+    else:
+        elevation = ac.calibration.altitude * 1000.0
+    if valid is None:
+        valid = np.logical_and.reduce([np.isfinite(v) for v in toa.values()])
+    atmosphere = None
+    if aot550 is not None and wv_cm is not None:
+        atmosphere = _given_atmosphere(
+            aot550, wv_cm, shape=shape, observation=observation, gipp=gipp, lut=lut, aux=aux
+        )
+    if atmosphere is None:
+        atmosphere = retrieve_atmosphere(
+            toa, observation, gipp=gipp, lut=lut, elevation_m=elevation, valid=valid,
+            scene_class=scene_class, aux=aux, aot550=aot550, wv_cm=wv_cm,
+        )  # fmt: skip
+    bands = _cirrus_free(toa, gipp, valid=valid, wv_cm=atmosphere.wv_cm)
+    lit = None
+    if terrain is not None and ac.flags.dem_terrain_correction and _use_terrain(terrain, gipp):
+        lit = terrain_illumination(terrain, observation)
+    constants = gipp.ac.classic_constants
+    brdf = lit is not None and ac.flags.brdf_correction and not too_snowy(scene_class, valid)
+    boa = {}
+    for band, values in bands.items():
+        terms = band_terms(
+            lut, observation, band, aerosol=atmosphere.aerosol, aot550=atmosphere.aot550,
+            wv_cm=atmosphere.wv_cm, ozone_du=atmosphere.ozone_du, shape=shape,
+            elevation_m=elevation,
+            max_sun_zenith_deg=constants.max_sun_zenith_deg,
+            max_view_zenith_deg=constants.max_view_zenith_deg,
+        )  # fmt: skip
+        rho = correct_band(
+            np.where(valid, values, np.nan), terms, elevation_m=elevation,
+            aot550=atmosphere.aot550, wv_cm=atmosphere.wv_cm,
+            adjacency_km=ac.calibration.adj_km, resolution_m=observation.resolution, terrain=lit,
+        )  # fmt: skip
+        if lit is not None and brdf:
+            rho = apply_brdf(
+                rho, lit.cos_incidence, float(np.mean(observation.sun_zenith_deg)),
+                mode=ac.flags.brdf_correction, lower_bound=ac.flags.brdf_lower_bound,
+            )  # fmt: skip
+        boa[band] = rho
+    return CorrectionResult(boa=boa, atmosphere=atmosphere)

@@ -179,7 +179,18 @@ class DefaultMode:
     shadow_match_min_visible_px: Annotated[int, Facets(1, 10000)]
     shadow_match_dilation_px: Pixels
     shadow_match_block_px: Annotated[int, Facets(1, 100000)]
+    shadow_edge_growth: bool
+    shadow_edge_px: Pixels
+    shadow_edge_ratio: Reflectance
+    shadow_edge_background_px: Annotated[int, Facets(3, 501)]
     dark_feature_reassignment: bool
+    topographic_shadow: bool
+    topo_shadow_grid_m: Annotated[float, Facets(10.0, 1000.0)]
+    low_proba_land: bool
+    snow_condition_gate: bool
+    t_snow_occurrence: Percent
+    land_split: bool
+    t_land_ndvi: Th
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ absent.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -18,9 +19,10 @@ import numpy as np
 from core.config.sc_gipp import ScGipp
 from core.errors import InputError, MissingBandError
 from core.scene_classification import steps
-from core.scene_classification.shadow_matching import matched_shadow_mask
+from core.scene_classification.shadow_matching import matched_shadow_mask, shadow_edges, towards
 from core.scene_classification.shadows import cloud_shadow_mask
 from core.scene_classification.terrain import Terrain, terrain
+from core.scene_classification.topography import topographic_shadow
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ class ScAux:
     """Whether ``GlobalSnowMap.tiff`` allows snow in the tile (``None``: no map, tests run)."""
     water_bodies: np.ndarray | None = None
     """ESA CCI water bodies (uint8, CCI_WB_WATER_VALUE = water)."""
+    snow_condition: np.ndarray | None = None
+    """ESA CCI monthly snow condition of the sensing month (uint8: occurrence 0-100 %,
+    CCI_SNOW_WATER_VALUE = water, 255 invalid)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,7 @@ def classify(
     sun_zenith_deg: float | np.ndarray,
     sun_azimuth_deg: float | np.ndarray,
     view_zenith_deg: float | np.ndarray | None = None,
+    view_azimuth_deg: float | np.ndarray | None = None,
     dem_m: np.ndarray | None = None,
     aux: ScAux | None = None,
     gipp: ScGipp,
@@ -110,11 +116,14 @@ def classify(
         no data. :data:`CLASSIC_BANDS` are required.
     sun_zenith_deg, sun_azimuth_deg
         Sun angles in degrees: scalars (tile mean) or per-pixel arrays.
-    view_zenith_deg
-        Viewing zenith (scalar or array); the classic sequence does not use it.
+    view_zenith_deg, view_azimuth_deg
+        Viewing angles (scalars or arrays; MTD_TL convention, azimuth towards the satellite).
+        The classic sequence does not use them; the default-mode shadow matching takes the
+        cloud's parallax into account with their mean (both needed; NaN outside the swath).
     dem_m
-        Elevation (m) on the working grid; enables the cirrus altitude cut (step 7) and the
-        hill-shade cleaning (step 12, tile-mean sun angles as in Sen2Cor).
+        Elevation (m) on the working grid; enables the cirrus altitude cut (step 7), and the
+        hill-shade cleaning (step 12, classic) or the topographic cast shadow (default mode),
+        both with the tile-mean sun as in Sen2Cor.
     aux
         Auxiliary maps (:class:`ScAux`); steps needing absent maps are skipped and logged.
     gipp
@@ -122,11 +131,11 @@ def classify(
     resolution
         Pixel size in metres: 20 or 60 (Sen2Cor refuses 10 m).
     classic
-        ``--sc_classic``: Sen2Cor 2.9's sequence only. Otherwise (default mode) sen2cloud's
-        switchable additions run too (shadow matching, ``SHADOW_MATCHING``; dark features
-        that are no topographic shadow get a land class, ``DARK_FEATURE_REASSIGNMENT``).
-        Sen2Cor 2.10+'s own additions (DEM cast shadows, monthly snow-condition maps) are not
-        implemented.
+        ``--sc_classic``: Sen2Cor 2.9's sequence only. Otherwise (default mode) the additions
+        switched on in the GIPP ``Default_Mode`` block run too: Sen2Cor 2.10+'s known ones in
+        our own form (``TOPOGRAPHIC_SHADOW`` from the DEM, the monthly ``SNOW_CONDITION_GATE``)
+        and sen2cloud's (``SHADOW_MATCHING``, ``SHADOW_EDGE_GROWTH``,
+        ``DARK_FEATURE_REASSIGNMENT``, ``LOW_PROBA_LAND``, ``LAND_SPLIT``).
     nodata, saturated
         L1C no-data (class 0) and saturated/defective (class 1) pixels (``Handle_L1C_QLT_Mask``).
     median_filter_px
@@ -154,30 +163,47 @@ def classify(
         ("sun_zenith_deg", sun_zenith_deg),
         ("sun_azimuth_deg", sun_azimuth_deg),
         ("view_zenith_deg", view_zenith_deg),
+        ("view_azimuth_deg", view_azimuth_deg),
         ("dem_m", dem_m),
         ("water_bodies", aux.water_bodies if aux else None),
+        ("snow_condition", aux.snow_condition if aux else None),
     ):
         if values is not None:
             _check_shape(values, shape, name)
     if not classic:
         logger.info(
-            "default mode: classic sequence plus sen2cloud's switchable additions; Sen2Cor "
-            "2.10+ DEM cast shadows and monthly snow-condition maps are not implemented"
+            "default mode: classic sequence plus the switchable additions of the GIPP "
+            "Default_Mode block"
         )
     aux = aux or ScAux()
-    sun = _Sun(sun_zenith_deg, sun_azimuth_deg, resolution)
+    view = None
+    if view_zenith_deg is not None and view_azimuth_deg is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no valid view angle
+            view = towards(view_zenith_deg, view_azimuth_deg)
+        view = view if np.isfinite(view).all() else None
+    sun = _Sun(sun_zenith_deg, sun_azimuth_deg, resolution, view)
     invalid = _mask(nodata, shape, "nodata") | np.any(
         [np.isnan(band) for band in bands.values()], axis=0
     )
     for band in bands.values():
         np.nan_to_num(band, copy=False)
     state = steps.initial_state(invalid, _mask(saturated, shape, "saturated"), gipp)
-    state = _spectral_tests(bands, state, gipp, aux, dem_m)
+    snow_gate = (
+        steps.snow_possible(aux.snow_condition, gipp)
+        if aux.snow_condition is not None
+        and not classic
+        and gipp.scene_classification.default_mode.snow_condition_gate
+        else None
+    )
+    state = _spectral_tests(bands, state, gipp, aux, dem_m=dem_m, snow_gate=snow_gate)
     state = _cloud_shadows(bands, state, gipp, sun, invalid, classic=classic)
     relief = None if dem_m is None else terrain(dem_m, resolution, **sun.mean())
-    state = _recoveries(bands, state, gipp, aux, relief)
-    if not classic and gipp.scene_classification.default_mode.dark_feature_reassignment:
-        state = steps.dark_feature_reassignment(bands, state, gipp, relief)
+    dm = gipp.scene_classification.default_mode
+    cleaning = relief if classic or not dm.topographic_shadow else None
+    state = _recoveries(bands, state, gipp, aux, relief=cleaning, snow_gate=snow_gate)
+    if not classic:
+        state = _default_mode(bands, state, gipp, sun=sun, dem_m=dem_m, relief=relief)
     state = steps.finalise(state, gipp, median_filter_px)
     return SceneClassification(
         scene_class=state.scene_class,
@@ -193,6 +219,8 @@ class _Sun:
     zenith_deg: float | np.ndarray
     azimuth_deg: float | np.ndarray
     resolution: int
+    view: np.ndarray | None = None
+    """Mean (east, north) offset towards the satellite per metre of height (``None``: nadir)."""
 
     def mean(self) -> dict[str, float]:
         """Tile-mean angles as keyword arguments (Sen2Cor's hill-shade uses the mean sun)."""
@@ -203,7 +231,13 @@ class _Sun:
 
 
 def _spectral_tests(
-    bands: steps.Toa, state: steps.ClassState, gipp: ScGipp, aux: ScAux, dem_m: np.ndarray | None
+    bands: steps.Toa,
+    state: steps.ClassState,
+    gipp: ScGipp,
+    aux: ScAux,
+    *,
+    dem_m: np.ndarray | None,
+    snow_gate: np.ndarray | None,
 ) -> steps.ClassState:
     """Steps 1-7: brightness, NDSI, snow, NDVI, soil, water, rock/sand, cloud classes, cirrus."""
     state = steps.brightness_test(bands, state, gipp)
@@ -213,8 +247,7 @@ def _spectral_tests(
     else:
         if aux.snow_possible is None:
             logger.info("no snow map: snow tests run everywhere (steps 2.1-2.5)")
-        state = steps.snow_test(bands, state, gipp)
-    logger.info("no ESA CCI snow condition: snow over water is not relabelled (step 2.1)")
+        state = _snow(bands, state, gipp, aux, snow_gate)
     state = steps.ndvi_test(bands, state, gipp)
     state = steps.soil_test(bands, state, gipp)
     state = steps.water_test(bands, state, gipp)
@@ -224,6 +257,21 @@ def _spectral_tests(
     if dem_m is None:
         logger.info("no DEM: cirrus altitude cut and DEM cleaning skipped (steps 7, 12)")
     return steps.cirrus_test(bands, state, gipp, dem_m)
+
+
+def _snow(
+    bands: steps.Toa,
+    state: steps.ClassState,
+    gipp: ScGipp,
+    aux: ScAux,
+    snow_gate: np.ndarray | None,
+) -> steps.ClassState:
+    """Step 2 with the ESA CCI snow condition when present (``snow_gate``: default mode)."""
+    if aux.snow_condition is None:
+        logger.info("no ESA CCI snow condition: snow over water is not relabelled (step 2.1)")
+        return steps.snow_test(bands, state, gipp)
+    state = steps.snow_test(bands, state, gipp, snow_gate)
+    return steps.snow_over_water(state, aux.snow_condition, gipp)
 
 
 def _cloud_shadows(
@@ -252,9 +300,44 @@ def _cloud_shadows(
         return state
     cloud = np.isin(state.scene_class, (classes.medium_proba_clouds, classes.high_proba_clouds))
     matched = matched_shadow_mask(
-        bands, cloud, ~invalid, resolution=sun.resolution, gipp=gipp, **sun.mean()
+        bands, cloud, ~invalid, resolution=sun.resolution, gipp=gipp, view=sun.view, **sun.mean()
     )
-    return steps.cloud_shadow_update(state, matched, gipp)
+    state = steps.cloud_shadow_update(state, matched, gipp)
+    dm = gipp.scene_classification.default_mode
+    if not dm.shadow_edge_growth:
+        return state
+    excluded = cloud | np.isin(state.scene_class, (classes.thin_cirrus, classes.water))
+    edges = shadow_edges(bands, matched, excluded, gipp)
+    return steps.cloud_shadow_update(state, edges, gipp)
+
+
+def _default_mode(
+    bands: steps.Toa,
+    state: steps.ClassState,
+    gipp: ScGipp,
+    *,
+    sun: _Sun,
+    dem_m: np.ndarray | None,
+    relief: Terrain | None,
+) -> steps.ClassState:
+    """sen2cloud's switchable additions after the recoveries (GIPP ``Default_Mode``)."""
+    sc = gipp.scene_classification
+    dm = sc.default_mode
+    keep_dark = None if relief is None else relief.hillshade < sc.classic_constants.t_hillshade
+    if dem_m is not None and relief is not None and dm.topographic_shadow:
+        keep_dark = topographic_shadow(
+            dem_m, relief, sun.resolution, grid_m=dm.topo_shadow_grid_m, **sun.mean()
+        )
+        state = steps.topographic_shadow_update(state, keep_dark, gipp)
+    elif dm.topographic_shadow:
+        logger.info("no DEM: topographic cast shadows skipped")
+    if dm.dark_feature_reassignment:
+        state = steps.dark_feature_reassignment(bands, state, gipp, keep_dark)
+    if dm.low_proba_land:
+        state = steps.low_probability_land(bands, state, gipp)
+    if dm.land_split:
+        state = steps.land_split(bands, state, gipp)
+    return state
 
 
 def _recoveries(
@@ -262,7 +345,9 @@ def _recoveries(
     state: steps.ClassState,
     gipp: ScGipp,
     aux: ScAux,
+    *,
     relief: Terrain | None,
+    snow_gate: np.ndarray | None,
 ) -> steps.ClassState:
     """Steps 9-17: the recoveries; those needing absent auxiliary data are skipped and logged."""
     state = steps.dark_vegetation_recovery(bands, state, gipp)
@@ -274,7 +359,7 @@ def _recoveries(
     if relief is not None:
         state = steps.dem_cleaning(bands, state, relief, gipp, aux.water_bodies)
     if aux.snow_possible is not False:
-        state = steps.snow_recovery(bands, state, gipp)
+        state = steps.snow_recovery(bands, state, gipp, snow_gate)
     state = steps.soil_recovery(bands, state, gipp)
     logger.info("no ESA CCI land cover: land, cirrus and urban recoveries skipped (steps 15-17)")
     return state

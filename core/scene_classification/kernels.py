@@ -211,19 +211,21 @@ def project_shadow_kernel(  # noqa: PLR0917
 def match_shadow_shift(  # noqa: PLR0917
     order, starts, cloud, dark, shift_rows, shift_cols, min_visible, out_share, out_index,
 ):  # fmt: skip
-    """For each cloud object, the shift whose projected footprint is darkest.
+    """For each cloud object, the shift whose projected footprint best matches dark pixels.
 
     ``order`` lists flat pixel indices grouped by object, object ``k`` owning
     ``order[starts[k]:starts[k + 1]]``. For every candidate shift (one per cloud height), the
-    footprint moved by ``(shift_rows[h], shift_cols[h])`` is scored by the share of its pixels
-    that are ``dark``, over the pixels inside the image and outside ``cloud``. ``out_share[k]``
-    and ``out_index[k]`` get the best share and shift (-1 when no shift has ``min_visible``
-    such pixels).
+    footprint moved by ``(shift_rows[h], shift_cols[h])`` is scored over its pixels inside the
+    image and outside ``cloud`` by the number of ``dark`` pixels minus the number of lit ones, so
+    that a shift showing many shadow pixels beats one showing a few (a footprint mostly hidden
+    by clouds or the image edge). ``out_index[k]`` gets the best shift and ``out_share[k]`` the
+    share of dark pixels under it (-1 and 0 when no shift has ``min_visible`` such pixels).
     """
     rows, cols = cloud.shape
     for k in range(starts.size - 1):
         out_share[k] = 0.0
         out_index[k] = -1
+        best = 0
         for h in range(shift_rows.size):
             seen = 0
             hits = 0
@@ -234,7 +236,9 @@ def match_shadow_shift(  # noqa: PLR0917
                     continue
                 seen += 1
                 hits += dark[r, c]
-            if seen >= min_visible and hits > out_share[k] * seen:
+            score = 2 * hits - seen
+            if seen >= min_visible and (out_index[k] < 0 or score > best):
+                best = score
                 out_share[k] = hits / seen
                 out_index[k] = h
 

@@ -5,10 +5,11 @@ over all likely heights and then keeps only pixels close to a fixed shadow spect
 water-like, so deep shadows (blue path radiance over a black SWIR, B02/B11 above 6) are lost and
 usually end up as WATER. Here each cloud piece (connected cloud pixels cut into squares of
 SHADOW_MATCH_BLOCK_PX, so that a wide cloud field can hold clouds at several heights) is moved
-along the anti-solar azimuth over the candidate heights; the height whose footprint covers the
-largest share of dark pixels (darker than the shadow reference spectrum in every band) is the
-cloud's height, and the dark pixels under that footprint are its shadow, water-like or not. Switch:
-``SHADOW_MATCHING`` of L2A_CAL_SC_GIPP (the ``classic`` mode never runs it).
+along the anti-solar azimuth (plus the viewing parallax) over the candidate heights; the height
+whose visible footprint holds most more dark pixels (darker than the shadow reference spectrum in
+every band) than lit ones is the cloud's height, and the dark pixels under that footprint are its
+shadow, water-like or not (switch ``SHADOW_MATCHING``). :func:`shadow_edges` then adds the
+half-shaded rims (switch ``SHADOW_EDGE_GROWTH``). The ``classic`` mode runs neither.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from scipy import ndimage
 from core.config.sc_gipp import ScGipp
 from core.scene_classification import kernels, morphology
 from core.scene_classification.shadows import SHADOW_BANDS, shadow_reference
+
+_TINY = 1e-6
+"""Floor of the lit-pixel weight of a window (no lit pixel: no background)."""
 
 
 def dark_pixels(toa: Mapping[str, np.ndarray], gipp: ScGipp) -> np.ndarray:
@@ -49,24 +53,40 @@ def _cloud_pieces(cloud: np.ndarray, block_px: int) -> tuple[np.ndarray, int]:
     return labels, int(piece.max()) + 1 if piece.size else 0
 
 
+def towards(zenith_deg: float | np.ndarray, azimuth_deg: float | np.ndarray) -> np.ndarray:
+    """Mean of ``tan(zenith) (sin(azimuth), cos(azimuth))``: the (east, north) offset per metre
+    of height towards the sun or the satellite (MTD_TL azimuths point from the ground to them)."""
+    zenith, azimuth = np.radians(zenith_deg), np.radians(azimuth_deg)
+    tan = np.tan(zenith)
+    return np.array([np.nanmean(tan * np.sin(azimuth)), np.nanmean(tan * np.cos(azimuth))])
+
+
 def height_shifts(
-    sun_zenith_deg: float, sun_azimuth_deg: float, resolution: int, gipp: ScGipp
+    sun_zenith_deg: float,
+    sun_azimuth_deg: float,
+    resolution: int,
+    gipp: ScGipp,
+    view: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column shift of a cloud's shadow for each candidate height.
+    """Row and column shift from a cloud as seen in the image to its shadow, per candidate height.
 
     Heights from SDW_CLOUD_HEIGHT_LOW_KM to SDW_CLOUD_HEIGHT_TOP_KM every
-    SHADOW_MATCH_HEIGHT_STEP_M; a cloud at ``h`` shades the ground ``h tan(zenith)`` away,
-    towards ``azimuth + 180`` (rows grow southwards).
+    SHADOW_MATCH_HEIGHT_STEP_M. A cloud at ``h`` above the ground point ``P`` shades
+    ``P - h s`` and is seen at ``P - h v``, with ``s``, ``v`` the :func:`towards` offsets of the
+    sun and of the satellite (``view``), so the shadow lies ``h (v - s)`` from the cloud's image
+    (east, north; rows grow southwards). Without ``view`` the cloud is taken at nadir (Sen2Cor's
+    kernel).
     """
     cc = gipp.scene_classification.classic_constants
     step_m = gipp.scene_classification.default_mode.shadow_match_height_step_m
     heights = np.arange(
         cc.sdw_cloud_height_low_km * 1e3, cc.sdw_cloud_height_top_km * 1e3 + step_m / 2, step_m
     )
-    distance_px = heights * np.tan(np.radians(sun_zenith_deg)) / resolution
-    azimuth = np.radians(sun_azimuth_deg)
-    rows = np.rint(distance_px * np.cos(azimuth)).astype(np.int64)
-    cols = np.rint(-distance_px * np.sin(azimuth)).astype(np.int64)
+    offset = -towards(sun_zenith_deg, sun_azimuth_deg)
+    if view is not None:
+        offset += view
+    rows = np.rint(-heights * offset[1] / resolution).astype(np.int64)
+    cols = np.rint(heights * offset[0] / resolution).astype(np.int64)
     return rows, cols
 
 
@@ -79,6 +99,7 @@ def matched_shadow_mask(
     sun_azimuth_deg: float,
     resolution: int,
     gipp: ScGipp,
+    view: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cloud shadows found by matching each cloud object's height (bool).
 
@@ -92,6 +113,9 @@ def matched_shadow_mask(
         Pixels with data.
     sun_zenith_deg, sun_azimuth_deg
         Tile-mean sun angles.
+    view
+        Mean :func:`towards` offset of the satellite for the bands of the cloud mask; ``None``:
+        nadir.
     """
     dm = gipp.scene_classification.default_mode
     dark = dark_pixels(toa, gipp) & valid & ~cloud
@@ -99,7 +123,7 @@ def matched_shadow_mask(
     flat = labels.ravel()
     order = np.argsort(flat, kind="stable")[np.count_nonzero(flat == 0) :]
     starts = np.searchsorted(flat[order], np.arange(1, count + 2))
-    shift_rows, shift_cols = height_shifts(sun_zenith_deg, sun_azimuth_deg, resolution, gipp)
+    shift_rows, shift_cols = height_shifts(sun_zenith_deg, sun_azimuth_deg, resolution, gipp, view)
     share = np.empty(count, dtype=np.float64)
     index = np.empty(count, dtype=np.int64)
     kernels.match_shadow_shift(
@@ -110,3 +134,28 @@ def matched_shadow_mask(
     footprint = np.zeros(cloud.shape, dtype=bool)
     kernels.paint_shifted(order, starts, shift_rows, shift_cols, index, footprint)
     return morphology.dilate_diamond(footprint, dm.shadow_match_dilation_px) & dark
+
+
+def shadow_edges(
+    toa: Mapping[str, np.ndarray],
+    shadow: np.ndarray,
+    excluded: np.ndarray,
+    gipp: ScGipp,
+) -> np.ndarray:
+    """Half-shaded pixels around the cloud ``shadow`` (bool), switch SHADOW_EDGE_GROWTH.
+
+    Where a cloud's edge hides only part of the sun the ground is not darker than the SDW_REF
+    spectrum, but clearly darker than its lit surroundings: B8A + B11 (little path radiance)
+    below SHADOW_EDGE_RATIO times their mean over the other pixels (not ``excluded``, not
+    shadow, not dark) of a SHADOW_EDGE_BACKGROUND_PX window, within SHADOW_EDGE_PX (diamond) of
+    ``shadow``. ``excluded`` pixels (clouds, cirrus, water: always dark in B8A + B11) are never
+    added.
+    """
+    dm = gipp.scene_classification.default_mode
+    brightness = toa["B8A"] + toa["B11"]
+    lit = (~excluded & ~shadow & ~dark_pixels(toa, gipp)).astype(np.float32)
+    size = dm.shadow_edge_background_px
+    weight = ndimage.uniform_filter(lit, size)
+    background = ndimage.uniform_filter(brightness * lit, size) / np.maximum(weight, _TINY)
+    rim = morphology.dilate_diamond(shadow, dm.shadow_edge_px) & ~shadow & ~excluded
+    return rim & (weight > 0) & (brightness < dm.shadow_edge_ratio * background)

@@ -5,9 +5,10 @@ spectrum) times a geometric score (a cloud can cast a shadow there) exceeds SDW_
 
 The geometric score projects the cloud mask along the anti-solar azimuth over a range of cloud
 heights weighted by a band-pass kernel. Sen2Cor convolves the mask with one kernel built from the
-tile-mean sun angles (by FFT); here every cloud pixel is cast along its own sun direction
-(:func:`core.scene_classification.kernels.project_shadow_kernel`), which is the same convolution
-for scalar angles and follows the sun across the tile for per-pixel angles.
+tile-mean sun angles (by FFT); so does :func:`geometric_score` for scalar angles (the kernel is
+the cast of one pixel). For per-pixel angles every cloud pixel is cast along its own sun
+direction (:func:`core.scene_classification.kernels.project_shadow_kernel`), which follows the
+sun across the tile.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from typing import Final
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from core.config.sc_gipp import ScGipp
 from core.scene_classification import kernels, morphology
@@ -64,6 +65,21 @@ def _as_grid(angle_deg: float | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.atleast_2d(np.asarray(angle_deg, dtype=np.float64)))
 
 
+def _project(
+    cloud: np.ndarray, tan_zenith: np.ndarray, azimuth: np.ndarray, resolution: int, gipp: ScGipp
+) -> np.ndarray:
+    """Every ``cloud`` pixel cast along the anti-solar azimuth, weighted by the cloud height."""
+    cc = gipp.scene_classification.classic_constants
+    low_m, high_m = cc.sdw_cloud_height_low_km * 1e3, cc.sdw_cloud_height_high_km * 1e3
+    cast = np.zeros(cloud.shape, dtype=np.float32)
+    kernels.project_shadow_kernel(
+        cloud, tan_zenith, azimuth, min(cc.sdw_kernel_grid_m, float(resolution)),
+        float(resolution), cc.sdw_cloud_height_top_km * 1e3, (low_m + high_m) / 2,
+        (high_m - low_m) / 2, cc.sdw_cloud_height_order, cast,
+    )  # fmt: skip
+    return cast
+
+
 def geometric_score(
     cloud_probability: np.ndarray,
     nodata: np.ndarray,
@@ -85,14 +101,19 @@ def geometric_score(
     cc = gipp.scene_classification.classic_constants
     smoothed = morphology.median(cloud_probability, cc.sdw_median_px)
     cloud = morphology.dilate_diamond(smoothed > cc.sdw_cloud_proba, cc.sdw_cloud_dilation_px)
-    low_m, high_m = cc.sdw_cloud_height_low_km * 1e3, cc.sdw_cloud_height_high_km * 1e3
-    cast = np.zeros(cloud.shape, dtype=np.float32)
-    kernels.project_shadow_kernel(
-        np.ascontiguousarray(cloud), np.tan(np.radians(_as_grid(sun_zenith_deg))),
-        np.radians(_as_grid(sun_azimuth_deg)), min(cc.sdw_kernel_grid_m, float(resolution)),
-        float(resolution), cc.sdw_cloud_height_top_km * 1e3, (low_m + high_m) / 2,
-        (high_m - low_m) / 2, cc.sdw_cloud_height_order, cast,
-    )  # fmt: skip
+    tan_zenith = np.tan(np.radians(_as_grid(sun_zenith_deg)))
+    azimuth = np.radians(_as_grid(sun_azimuth_deg))
+    if tan_zenith.size == 1:
+        # one sun for the tile: the projection is a convolution with the cast of one pixel
+        reach = int(np.ceil(cc.sdw_cloud_height_top_km * 1e3 * tan_zenith[0, 0] / resolution))
+        single = np.zeros((2 * reach + 3, 2 * reach + 3), dtype=bool)
+        single[reach + 1, reach + 1] = True
+        cast = signal.fftconvolve(
+            cloud.astype(np.float64), _project(single, tan_zenith, azimuth, resolution, gipp),
+            mode="same",
+        )  # fmt: skip
+    else:
+        cast = _project(np.ascontiguousarray(cloud), tan_zenith, azimuth, resolution, gipp)
     score = np.clip(cast, 0.0, 1.0) - cloud
     score = ndimage.gaussian_filter(np.clip(score, 0.0, 1.0), cc.sdw_gauss_sigma_px)
     score[nodata] = 0.0

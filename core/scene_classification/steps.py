@@ -22,6 +22,9 @@ from core.scene_classification.terrain import Terrain
 PENDING: Final[int] = 255
 """Working class of a pixel no test has classified yet (Sen2Cor 2.8 uses 100)."""
 
+_PERCENT: Final[int] = 100
+"""Largest snow-occurrence value of the ESA CCI snow condition (values above are codes)."""
+
 Toa = Mapping[str, np.ndarray]
 """Band name -> float32 TOA reflectance, all on the working grid."""
 
@@ -107,12 +110,15 @@ def ndsi_cloud_test(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
     return _scale_cloud(state, state.pending, factor)
 
 
-def snow_test(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
+def snow_test(
+    toa: Toa, state: ClassState, gipp: ScGipp, possible: np.ndarray | None = None
+) -> ClassState:
     """Steps 2.1-2.5: snow confidence ``Ps``; ``Ps > T1_SNOW`` is SNOW_ICE.
 
     ``Ps`` = ramp(NDSI, T1/T2_NDSI_SNW) (0 where ``Pc`` = 0 or B05/B8A < T_SNOW_R_B05_B8A)
-    x ramp(B8A, T1/T2_B8A) x ramp(B02, T1/T2_B02) x ramp(B02/B04, T1/T2_R_B02_B04). Snow pixels and
-    a ring of SNOW_RING_PX pixels around snow where B12 < T2_SNOW get ``Pc`` = 0.
+    x ramp(B8A, T1/T2_B8A) x ramp(B02, T1/T2_B02) x ramp(B02/B04, T1/T2_R_B02_B04), and 0 outside
+    ``possible`` when given (:func:`snow_possible`). Snow pixels and a ring of SNOW_RING_PX pixels
+    around snow where B12 < T2_SNOW get ``Pc`` = 0.
     """
     sc = gipp.scene_classification
     th, cc = sc.thresholds, sc.classic_constants
@@ -126,12 +132,43 @@ def snow_test(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
     )  # fmt: skip
     pending = state.pending
     snow_probability[~pending] = 0.0
+    if possible is not None:
+        snow_probability[~possible] = 0.0
     snow = pending & (snow_probability > th.t1_snow)
     state = _classify(state, snow, sc.classificators.snow_ice)
     ring = morphology.ring(snow, cc.snow_ring_px) & (toa["B12"] < th.t2_snow)
     cloud = state.cloud_probability.copy()
     cloud[ring] = 0.0
     return replace(state, cloud_probability=cloud, snow_probability=snow_probability)
+
+
+def snow_possible(snow_condition: np.ndarray, gipp: ScGipp) -> np.ndarray:
+    """Default mode (Sen2Cor 2.10+'s monthly maps): where snow can lie this month (bool).
+
+    ESA CCI monthly snow condition: occurrence 0-100 % in 2000-2012, CCI_SNOW_WATER_VALUE for
+    water, 255 invalid. Snow is possible where the occurrence exceeds T_SNOW_OCCURRENCE and where
+    the map knows nothing (invalid); not over water (switch SNOW_CONDITION_GATE).
+    """
+    sc = gipp.scene_classification
+    water = sc.classic_constants.cci_snow_water_value
+    occurrence = (snow_condition <= _PERCENT) & (snow_condition > sc.default_mode.t_snow_occurrence)
+    unknown = (snow_condition > _PERCENT) & (snow_condition != water)
+    return occurrence | unknown
+
+
+def snow_over_water(state: ClassState, snow_condition: np.ndarray, gipp: ScGipp) -> ClassState:
+    """Step 2 (Sen2Cor 2.8): SNOW_ICE where the CCI snow condition says water
+    (CCI_SNOW_WATER_VALUE) becomes MEDIUM_PROBA_CLOUDS (bright and NDSI-positive over a lake)."""
+    sc = gipp.scene_classification
+    classes = sc.classificators
+    relabel = (state.scene_class == classes.snow_ice) & (
+        snow_condition == sc.classic_constants.cci_snow_water_value
+    )
+    scene_class = state.scene_class.copy()
+    scene_class[relabel] = classes.medium_proba_clouds
+    snow = state.snow_probability.copy()
+    snow[relabel] = 0.0
+    return replace(state, scene_class=scene_class, snow_probability=snow)
 
 
 def ndvi_test(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
@@ -275,13 +312,17 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
+def _ndvi(toa: Toa) -> np.ndarray:
+    ndvi = _empty(toa["B8A"])
+    kernels.normalized_difference_kernel(toa["B8A"], toa["B04"], ndvi)
+    return ndvi
+
+
 def dark_vegetation_recovery(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
     """Step 9: DARK_FEATURES or pending, NDVI > T2_NDVI or B8A/B03 > T2_R_B8A_B03 -> VEGETATION."""
     sc = gipp.scene_classification
     th = sc.thresholds
-    ndvi = _empty(toa["B8A"])
-    kernels.normalized_difference_kernel(toa["B8A"], toa["B04"], ndvi)
-    green = (ndvi > th.t2_ndvi) | (_ratio(toa["B8A"], toa["B03"]) > th.t2_r_b8a_b03)
+    green = (_ndvi(toa) > th.t2_ndvi) | (_ratio(toa["B8A"], toa["B03"]) > th.t2_r_b8a_b03)
     candidates = state.pending | (state.scene_class == sc.classificators.dark_features)
     return _classify(state, candidates & green, sc.classificators.vegetation)
 
@@ -345,12 +386,17 @@ def dem_cleaning(
     return _classify(state, steep_water | deep | shaded_snow, classes.dark_features)
 
 
-def snow_recovery(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
-    """Step 13: pending pixels within SNOW_RING_PX (diamond) of snow with B11 < B03 -> SNOW_ICE."""
+def snow_recovery(
+    toa: Toa, state: ClassState, gipp: ScGipp, possible: np.ndarray | None = None
+) -> ClassState:
+    """Step 13: pending pixels within SNOW_RING_PX (diamond) of snow with B11 < B03 -> SNOW_ICE
+    (only inside ``possible`` when given, :func:`snow_possible`)."""
     sc = gipp.scene_classification
     snow = state.scene_class == sc.classificators.snow_ice
     near = morphology.ring(snow, sc.classic_constants.snow_ring_px)
     recovered = near & state.pending & (toa["B11"] < toa["B03"])
+    if possible is not None:
+        recovered &= possible
     return _classify(state, recovered, sc.classificators.snow_ice)
 
 
@@ -363,26 +409,75 @@ def soil_recovery(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
     return _classify(state, recovered, sc.classificators.not_vegetated)
 
 
+def topographic_shadow_update(state: ClassState, shadow: np.ndarray, gipp: ScGipp) -> ClassState:
+    """Default mode: ``shadow`` pixels (:mod:`core.scene_classification.topography`) that are
+    ground, cloud shadow, unclassified or pending become DARK_FEATURES (switch TOPOGRAPHIC_SHADOW).
+
+    Clouds, cirrus, no-data and saturated pixels keep their class: what hides the ground there
+    is not the terrain.
+    """
+    classes = gipp.scene_classification.classificators
+    ground = np.isin(
+        state.scene_class,
+        (PENDING, classes.dark_features, classes.cloud_shadows, classes.vegetation,
+         classes.not_vegetated, classes.water, classes.unclassified, classes.snow_ice),
+    )  # fmt: skip
+    return _classify(state, ground & shadow, classes.dark_features)
+
+
 def dark_feature_reassignment(
-    toa: Toa, state: ClassState, gipp: ScGipp, relief: Terrain | None = None
+    toa: Toa, state: ClassState, gipp: ScGipp, topographic: np.ndarray | None = None
 ) -> ClassState:
     """Default mode: DARK_FEATURES that are no topographic shadow get a land class.
 
     From processing baseline 04.00 class 2 means "topographic cast shadow" (facts §2.1), while
-    the classic dark test also catches dark fields and forests. Without a DEM every such pixel,
-    with a DEM those with hill-shade at least T_HILLSHADE, becomes VEGETATION when its NDVI is
-    above T1_NDVI and NOT_VEGETATED otherwise (switch DARK_FEATURE_REASSIGNMENT).
+    the classic dark test also catches dark fields and forests. Every such pixel outside
+    ``topographic`` (the terrain-shadow mask; ``None``: no DEM, nothing is) becomes VEGETATION when
+    its NDVI is above T1_NDVI and NOT_VEGETATED otherwise (switch DARK_FEATURE_REASSIGNMENT).
     """
     sc = gipp.scene_classification
     classes = sc.classificators
     dark = state.scene_class == classes.dark_features
-    if relief is not None:
-        dark &= relief.hillshade >= sc.classic_constants.t_hillshade
-    ndvi = _empty(toa["B8A"])
-    kernels.normalized_difference_kernel(toa["B8A"], toa["B04"], ndvi)
-    green = ndvi > sc.thresholds.t1_ndvi
+    if topographic is not None:
+        dark &= ~topographic
+    green = _ndvi(toa) > sc.thresholds.t1_ndvi
     state = _classify(state, dark & green, classes.vegetation)
     return _classify(state, dark & ~green, classes.not_vegetated)
+
+
+def low_probability_land(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
+    """Default mode: unclassified pixels with a soil-like B02/B11 are land (switch LOW_PROBA_LAND).
+
+    Pixels left pending or UNCLASSIFIED have ``Pc`` below T_CLOUD_MP. Where B02/B11 is below
+    T12_R_B02_B11 (the top of the soil ramp of step 5.1: the blue is not raised as a cloud's
+    whiteness raises it) they are bright soil, rock or urban surfaces that Sen2Cor recovers only
+    with the ESA CCI land cover (steps 15 and 17): NOT_VEGETATED (the land split may then make
+    them VEGETATION).
+    """
+    sc = gipp.scene_classification
+    th, classes = sc.thresholds, sc.classificators
+    candidates = (state.pending | (state.scene_class == classes.unclassified)) & (
+        state.cloud_probability < th.t_cloud_mp
+    )
+    soil_like = _ratio(toa["B02"], toa["B11"]) < th.t12_r_b02_b11
+    return _classify(state, candidates & soil_like, classes.not_vegetated)
+
+
+def land_split(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
+    """Default mode: land is VEGETATION above T_LAND_NDVI (TOA NDVI), else NOT_VEGETATED.
+
+    Sen2Cor calls a pixel vegetation only above its NDVI ramp (T1/T2_NDVI, 0.36-0.42 on TOA
+    reflectance); sparse or dry vegetation, whose TOA NDVI the path radiance lowers to 0.2-0.4,
+    ends in the soil tests. Switch LAND_SPLIT.
+    """
+    sc = gipp.scene_classification
+    classes = sc.classificators
+    land = np.isin(state.scene_class, (classes.vegetation, classes.not_vegetated))
+    green = _ndvi(toa) > sc.default_mode.t_land_ndvi
+    scene_class = state.scene_class.copy()
+    scene_class[land & green] = classes.vegetation
+    scene_class[land & ~green] = classes.not_vegetated
+    return replace(state, scene_class=scene_class)
 
 
 def finalise(state: ClassState, gipp: ScGipp, median_filter_px: int = 0) -> ClassState:

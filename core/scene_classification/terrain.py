@@ -11,10 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-_HORN_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64) / 8.0
-"""Horn's eastward derivative (per pixel); the northward one is its transpose, sign-flipped."""
+from core.terrain.geometry import horn_gradient
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +39,7 @@ def terrain(
     sun_zenith_deg, sun_azimuth_deg
         Tile-mean sun angles (azimuth clockwise from north).
     """
-    dem = dem_m.astype(np.float64)
-    d_east = ndimage.correlate(dem, _HORN_X, mode="nearest") / resolution
-    d_north = -ndimage.correlate(dem, _HORN_X.T, mode="nearest") / resolution
+    d_east, d_north = horn_gradient(dem_m, resolution)
     slope = np.arctan(np.hypot(d_east, d_north))
     # surface normal (-d_east, -d_north, 1) normalised, sun vector (sin z sin a, sin z cos a, cos z)
     zenith, azimuth = np.radians(sun_zenith_deg), np.radians(sun_azimuth_deg)

@@ -1,6 +1,11 @@
 """Terrain geometry on a working grid: slope, aspect, sky-view factor, solar incidence, cast shadow.
 
-CONTRACT STUB (lead): the signatures below are fixed; the terrain helper implements them.
+Slope and aspect come from Horn's 3x3 gradient, as ``gdaldem slope``/``aspect`` compute them
+for Sen2Cor (edges repeat the nearest pixel). The sky-view factor integrates the horizon over
+azimuths (Dozier & Frew 1990), which Sen2Cor's ``atc_skyview`` also does by azimuth steps; on an
+open slope it equals the infinite-slope model ``(1 + cos s)/2``, in valleys it is lower.
+``cos i = cos(theta_s) cos(s) + sin(theta_s) sin(s) cos(phi_s - A)`` is the ATCOR illumination
+used by Sen2Cor's terrain correction.
 """
 
 from __future__ import annotations
@@ -8,6 +13,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
+
+from core.terrain.kernels import (
+    HORIZON_AZIMUTHS,
+    HORIZON_BLOCK_PX,
+    HORIZON_NEAR_PX,
+    cast_shadow_kernel,
+    sky_view_kernel,
+)
+
+_HORN_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64) / 8.0
+"""Horn's eastward derivative (per pixel); the northward one is its transpose, sign-flipped."""
+
+
+def horn_gradient(elevation_m: np.ndarray, resolution: float) -> tuple[np.ndarray, np.ndarray]:
+    """Eastward and northward elevation gradients (m/m, float64) by Horn's 3x3 operator.
+
+    Rows run southwards and columns eastwards; edges repeat the nearest pixel (``gdaldem``).
+    """
+    dem = np.asarray(elevation_m, dtype=np.float64)
+    d_east = ndimage.correlate(dem, _HORN_X, mode="nearest") / resolution
+    d_north = -ndimage.correlate(dem, _HORN_X.T, mode="nearest") / resolution
+    return d_east, d_north
 
 
 @dataclass(frozen=True)
@@ -28,14 +56,75 @@ class TerrainGeometry:
     def cos_incidence(
         self, sun_zenith_deg: np.ndarray | float, sun_azimuth_deg: np.ndarray | float
     ) -> np.ndarray:
-        """Cosine of the local solar incidence angle on the slope (negative: self-shadow)."""
-        raise NotImplementedError
+        """Cosine of the local solar incidence angle on the slope (negative: self-shadow).
+
+        ``cos i = cos(theta_s) cos(s) + sin(theta_s) sin(s) cos(phi_s - A)``; the sun angles are
+        scalars or arrays broadcastable to the grid. float32.
+        """
+        zenith = np.radians(sun_zenith_deg)
+        slope = np.radians(self.slope_deg.astype(np.float64))
+        relative = np.radians(np.asarray(sun_azimuth_deg) - self.aspect_deg.astype(np.float64))
+        cos_i = np.cos(zenith) * np.cos(slope) + np.sin(zenith) * np.sin(slope) * np.cos(relative)
+        return cos_i.astype(np.float32)
 
     def cast_shadow(self, sun_zenith_deg: float, sun_azimuth_deg: float) -> np.ndarray:
-        """Bool mask of pixels in the shadow cast by surrounding terrain (ray march to the sun)."""
-        raise NotImplementedError
+        """Bool mask of pixels in the shadow cast by surrounding terrain (ray march to the sun).
+
+        Pixels facing away from the sun are also shaded by their own upslope neighbour, so the
+        mask includes most self-shadow (``cos_incidence < 0``) too.
+        """
+        return cast_shadow(self.elevation_m, self.resolution, sun_zenith_deg, sun_azimuth_deg)
+
+
+def cast_shadow(
+    elevation_m: np.ndarray, resolution: float, sun_zenith_deg: float, sun_azimuth_deg: float
+) -> np.ndarray:
+    """Bool mask of terrain cast shadow on a DEM (rows southwards), by a ray march to the sun.
+
+    For callers that need only the shadow (no slope or sky view), e.g. on a coarser DEM.
+    """
+    shadow = np.empty(np.shape(elevation_m), dtype=np.bool_)
+    cast_shadow_kernel(
+        np.ascontiguousarray(elevation_m, dtype=np.float64),
+        float(resolution),
+        float(np.tan(np.radians(sun_zenith_deg))),
+        float(np.radians(sun_azimuth_deg)),
+        shadow,
+    )
+    return shadow
+
+
+def _block_max(dem: np.ndarray, block: int) -> np.ndarray:
+    """Maximum of each ``block`` x ``block`` block and its one-pixel border (bilinear reach)."""
+    rows, cols = -(-dem.shape[0] // block), -(-dem.shape[1] // block)
+    padded = np.full((rows * block, cols * block), -np.inf)
+    padded[: dem.shape[0], : dem.shape[1]] = ndimage.maximum_filter(dem, size=3, mode="nearest")
+    return padded.reshape(rows, block, cols, block).max(axis=(1, 3))
 
 
 def terrain_geometry(elevation_m: np.ndarray, resolution: float) -> TerrainGeometry:
     """Slope, aspect and sky-view factor of ``elevation_m`` (metres) on a ``resolution`` grid."""
-    raise NotImplementedError
+    dem = np.asarray(elevation_m, dtype=np.float64)
+    d_east, d_north = horn_gradient(dem, resolution)
+    slope = np.arctan(np.hypot(d_east, d_north))
+    # the slope faces down the gradient: azimuth of (-d_east, -d_north); 0 where flat
+    aspect = np.where(slope > 0.0, np.degrees(np.arctan2(-d_east, -d_north)) % 360.0, 0.0)
+    sky_view = np.empty(dem.shape, dtype=np.float64)
+    sky_view_kernel(
+        dem,
+        d_east,
+        d_north,
+        _block_max(dem, HORIZON_BLOCK_PX),
+        HORIZON_BLOCK_PX,
+        float(resolution),
+        HORIZON_AZIMUTHS,
+        HORIZON_NEAR_PX,
+        sky_view,
+    )
+    return TerrainGeometry(
+        elevation_m=dem.astype(np.float32),
+        slope_deg=np.degrees(slope).astype(np.float32),
+        aspect_deg=aspect.astype(np.float32),
+        sky_view=sky_view.astype(np.float32),
+        resolution=float(resolution),
+    )
