@@ -42,7 +42,7 @@ from core.scene_classification.classify import CLASSIC_BANDS
 from core.scene_classification.morphology import downsample_scene_class
 from core.terrain.dem import Dem, load_dem
 from core.terrain.dem_tiles import grid_lonlat_bounds
-from core.terrain.geometry import terrain_geometry
+from core.terrain.geometry import TerrainGeometry, terrain_geometry
 
 QLT_NODATA_LAYERS = ("QT_NODATA_PIXELS",)
 """L1C quality-mask layers that make a pixel NO_DATA under ``Handle_L1C_QLT_Mask``."""
@@ -51,6 +51,8 @@ QLT_DEFECTIVE_LAYERS = ("QT_DEFECTIVE_PIXELS", "QT_SATURATED_PIXELS_L1A")
 
 AUX_DIR_ENV = "SEN2CLOUD_AUX_DIR"
 """Environment variable naming Sen2Cor's auxiliary-data folder (ESA CCI maps, snow climatology)."""
+SKY_VIEW_RESOLUTION_M = 60
+"""Grid of the terrain sky-view factor (:func:`core.terrain.geometry.terrain_geometry`)."""
 SCENE_CLASS_VIEW_BAND = "B04"
 """Band whose viewing angles the classification's parallax-aware shadow matching uses."""
 
@@ -311,7 +313,7 @@ def atmospheric_correction_layers(
         gipp=gipp,
         lut=lut,
         elevation_m=context.dem.elevation_m,
-        terrain=None if flat or not terrain_on else terrain_geometry(context.dem.elevation_m, work),
+        terrain=None if flat or not terrain_on else _terrain(context.dem.elevation_m, work),
         scene_class=layers.scene_class[work],
         valid=~(context.nodata | context.saturated),
         aux=l1c.aux(),
@@ -340,7 +342,7 @@ def atmospheric_correction_layers(
             gipp=gipp,
             lut=lut,
             elevation_m=elevation,
-            terrain=None if flat or not terrain_on else terrain_geometry(elevation, 10),
+            terrain=None if flat or not terrain_on else _terrain(elevation, 10),
             aot550=_upsample(atmosphere.aot550, 2, order=1),
             wv_cm=_upsample(atmosphere.wv_cm, 2, order=1),
             scene_class=_upsample(layers.scene_class[20], 2, order=0),
@@ -361,6 +363,13 @@ def _observation(l1c: L1CProduct, resolution: int) -> Observation:
         resolution=resolution,
         day_of_year=meta.sensing_time.timetuple().tm_yday,
         latitude_deg=(bounds.south + bounds.north) / 2.0,
+    )
+
+
+def _terrain(elevation_m: np.ndarray, resolution: int) -> TerrainGeometry:
+    """Terrain geometry with the sky view from the 60 m grid (its costly horizon march)."""
+    return terrain_geometry(
+        elevation_m, resolution, sky_view_step=SKY_VIEW_RESOLUTION_M // resolution
     )
 
 

@@ -126,3 +126,15 @@ def test_scene_classification_terrain_uses_the_same_slope():
     np.testing.assert_allclose(relief.slope_deg, geometry.slope_deg, atol=1e-4)
     hillshade = np.rint(255.0 * np.clip(geometry.cos_incidence(35.0, 140.0), 0.0, 1.0))
     assert np.abs(relief.hillshade.astype(int) - hillshade).max() <= 1
+
+
+def test_sky_view_from_a_coarser_grid_matches_the_full_march() -> None:
+    """The pipeline takes the sky view from the 60 m grid for 10/20 m work (its costly part)."""
+    y, x = np.mgrid[0:180, 0:180] * 20.0
+    hills = 400.0 * np.sin(x / 900.0) * np.cos(y / 1300.0) + 0.1 * x
+    full = terrain_geometry(hills, 20.0)
+    coarse = terrain_geometry(hills, 20.0, sky_view_step=3)
+    np.testing.assert_array_equal(coarse.slope_deg, full.slope_deg)
+    assert full.sky_view.min() < 0.95  # the relief matters
+    inner = (slice(6, -6), slice(6, -6))
+    assert np.abs(coarse.sky_view - full.sky_view)[inner].mean() < 0.01
