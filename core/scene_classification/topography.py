@@ -4,7 +4,7 @@ Default-mode addition (switch ``TOPOGRAPHIC_SHADOW``): Sen2Cor 2.10+ labels terr
 class 2 but its algorithm is not published (facts §2.6). Here a pixel is in topographic shadow
 when its slope faces away from the sun (Sen2Cor's ``gdaldem`` hill-shade is 0,
 :mod:`core.scene_classification.terrain`) or the terrain towards the sun hides it (the ray march
-of :func:`core.terrain.kernels.cast_shadow_kernel` with the tile-mean sun, on the DEM
+of :func:`core.terrain.geometry.cast_shadow` with the tile-mean sun, on the DEM
 block-averaged to ``TOPO_SHADOW_GRID_M`` when that is coarser than the working grid). The lit
 share is resampled bilinearly to the working grid; a pixel is shadow where less than half of it
 is lit.
@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from core.resample import block_mean
 from core.scene_classification.terrain import Terrain
-from core.terrain.kernels import cast_shadow_kernel
+from core.terrain.geometry import cast_shadow as terrain_cast_shadow
 
 _LIT_SHARE_MIN = 0.5
 """A pixel with less than this share lit is in shadow (half the direct beam, as in the truth)."""
@@ -47,11 +47,7 @@ def cast_shadow(
     factor = max(1, round(grid_m / resolution))
     factor = min(factor, *dem_m.shape)
     coarse = np.ascontiguousarray(block_mean(dem_m, factor, np.float64))
-    shadow = np.empty(coarse.shape, dtype=np.bool_)
-    cast_shadow_kernel(
-        coarse, float(resolution * factor), float(np.tan(np.radians(sun_zenith_deg))),
-        float(np.radians(sun_azimuth_deg)), shadow,
-    )  # fmt: skip
+    shadow = terrain_cast_shadow(coarse, resolution * factor, sun_zenith_deg, sun_azimuth_deg)
     lit = (~shadow).astype(np.float64)
     if factor > 1:
         lit = ndimage.zoom(lit, factor, order=1, mode="nearest", grid_mode=True)
