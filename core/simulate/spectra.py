@@ -12,6 +12,16 @@ green vegetation with the chlorophyll well at B04, the red-edge rise B05-B07 and
 the visible and dark in B11/B12 (ice absorption); sand bright and rising into the SWIR. B10
 (1375 nm) values follow the SWIR shape; at the sensor that band is almost entirely absorbed by
 water vapour.
+
+The dense vegetation members (both FOREST members, the dense CROP and GRASS members: the dark
+dense vegetation, DDV, that Sen2Cor's AOT retrieval takes as reference) follow the empirical
+relations of real dense vegetation, ``rho(0.66 um) = 0.5 rho(2.2 um)`` and ``rho(0.47 um) =
+0.25 rho(2.2 um)``, i.e. blue = 0.5 red (Kaufman et al. 1997, IEEE TGRS 35(5), 1286-1298, from
+AVIRIS scenes of vegetated land; MODIS Collection 5 dark target, Levy et al. 2007, JGR 112,
+D13211: ``rho_blue = 0.49 rho_red + 0.005``): Sen2Cor's ``AC_Swir_22um_Red_Refl_Ratio`` and
+``AC_Red_Blue_Refl_Ratio`` (facts §3.2). Mixing and the brightness factor are linear, so every
+mixture of two such members obeys them too. The sparse/stressed CROP and GRASS members are no
+DDV (B12 above ``AC_Ddv_Swir_Refl_Th3``) and keep their library shapes.
 """
 
 from __future__ import annotations
@@ -28,15 +38,15 @@ from core.simulate.landscape import LandCover
 _END_MEMBERS: Final[dict[LandCover, tuple[tuple[float, ...], tuple[float, ...]]]] = {
     LandCover.CROP: (  # stressed/sparse crop -> dense green crop (splib07 "Corn", "Wheat")
         (0.05, 0.06, 0.09, 0.09, 0.14, 0.22, 0.26, 0.28, 0.29, 0.29, 0.22, 0.28, 0.18),
-        (0.03, 0.035, 0.07, 0.035, 0.10, 0.30, 0.40, 0.43, 0.45, 0.44, 0.20, 0.22, 0.10),
+        (0.0175, 0.0175, 0.07, 0.035, 0.10, 0.30, 0.40, 0.43, 0.45, 0.44, 0.16, 0.18, 0.07),
     ),
     LandCover.GRASS: (  # dry grass -> green meadow (splib07 "Grass dry", "Lawn grass")
         (0.06, 0.07, 0.10, 0.12, 0.16, 0.22, 0.25, 0.27, 0.28, 0.28, 0.25, 0.33, 0.24),
-        (0.03, 0.04, 0.08, 0.05, 0.11, 0.25, 0.32, 0.34, 0.35, 0.35, 0.18, 0.24, 0.12),
+        (0.025, 0.025, 0.08, 0.05, 0.11, 0.25, 0.32, 0.34, 0.35, 0.35, 0.16, 0.22, 0.10),
     ),
     LandCover.FOREST: (  # conifer -> broadleaf canopy (ECOSTRESS "Pinus", "Quercus" canopies)
-        (0.02, 0.025, 0.045, 0.025, 0.06, 0.16, 0.21, 0.23, 0.24, 0.24, 0.09, 0.12, 0.05),
-        (0.025, 0.03, 0.06, 0.03, 0.09, 0.28, 0.36, 0.38, 0.40, 0.40, 0.14, 0.19, 0.08),
+        (0.0125, 0.0125, 0.045, 0.025, 0.06, 0.16, 0.21, 0.23, 0.24, 0.24, 0.09, 0.12, 0.05),
+        (0.0175, 0.0175, 0.06, 0.035, 0.09, 0.28, 0.36, 0.38, 0.40, 0.40, 0.13, 0.18, 0.07),
     ),
     LandCover.BARE_SOIL: (  # moist dark soil -> dry bright soil (ECOSTRESS soils)
         (0.06, 0.07, 0.09, 0.11, 0.13, 0.14, 0.15, 0.16, 0.17, 0.17, 0.20, 0.22, 0.18),
