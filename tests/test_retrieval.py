@@ -242,15 +242,36 @@ def test_aot_map_reproduces_a_plane_from_sparse_reference_pixels(gipp: Gipp) -> 
     triangulation range 5-20 % is left, so the box average runs first) is mapped back without
     bias and within 0.003 wherever the 1 km smoothing box lies inside the grid (a plane is its
     own box mean; a 180 m cell's one or two samples sit up to 1 px off its centre, 0.0012 per
-    px of gradient)."""
+    px of gradient). ``Ddv_Min_Cell_Percent`` 0 keeps every cell with a sample."""
     rows, cols = np.mgrid[0:240, 0:240]
     plane = (0.1 + 0.0008 * rows + 0.0004 * cols).astype(np.float32)
     mask = np.random.default_rng(1).random(plane.shape) < 0.03
-    mapped = aot_map(plane, mask, gipp=gipp, resolution=RESOLUTION, percentage=3.0)
+    every_cell = load_gipp(overrides={"ac.classic_constants.ddv_min_cell_percent": 0.0})
+    mapped = aot_map(plane, mask, gipp=every_cell, resolution=RESOLUTION, percentage=3.0)
     inner = np.s_[40:-40, 40:-40]
     assert np.abs(mapped - plane)[inner].max() < 0.003
     assert abs(float((mapped - plane)[inner].mean())) < 0.0005
     assert mapped.shape == plane.shape and mapped.dtype == np.float32
+
+
+def test_isolated_reference_pixels_do_not_set_the_aot_map(gipp: Gipp) -> None:
+    """A cell holding fewer dark reference pixels than ``Ddv_Min_Cell_Percent`` of its pixels is
+    not used: a few isolated pixels with a wrong AOT (vegetation mixed with water) do not spread
+    over the map, which follows the densely sampled half of the grid."""
+    true_aot = np.full((240, 240), 0.15, dtype=np.float32)
+    mask = np.zeros(true_aot.shape, dtype=bool)
+    mask[:, :120] = np.random.default_rng(2).random((240, 120)) < 0.5  # dense DDV on the left
+    aot_px = true_aot.copy()
+    isolated = np.zeros_like(mask)
+    isolated[::15, 150::15] = True  # one pixel in every other 180 m cell on the right
+    aot_px[isolated] = 0.45
+    mapped = aot_map(aot_px, mask | isolated, gipp=gipp, resolution=RESOLUTION, percentage=25.0)
+    assert np.abs(mapped - true_aot).max() < 0.01
+    every_cell = load_gipp(overrides={"ac.classic_constants.ddv_min_cell_percent": 0.0})
+    spread = aot_map(
+        aot_px, mask | isolated, gipp=every_cell, resolution=RESOLUTION, percentage=25.0
+    )
+    assert np.abs(spread - true_aot)[:, 150:].mean() > 0.1  # without the rule they would
 
 
 def test_no_dark_reference_falls_back_to_cams_then_visibility(

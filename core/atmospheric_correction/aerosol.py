@@ -245,6 +245,15 @@ def _block_medians(values: np.ndarray, mask: np.ndarray, factor: int) -> np.ndar
     return medians
 
 
+def _block_counts(mask: np.ndarray, factor: int) -> np.ndarray:
+    """Number of ``mask`` pixels per ``factor`` x ``factor`` block (the cells of
+    :func:`_block_medians`)."""
+    ny, nx = -(-mask.shape[0] // factor), -(-mask.shape[1] // factor)
+    padded = np.zeros((ny * factor, nx * factor), dtype=np.int64)
+    padded[: mask.shape[0], : mask.shape[1]] = mask
+    return padded.reshape(ny, factor, nx, factor).sum(axis=(1, 3))
+
+
 def _fill_by_triangulation(cells: np.ndarray, default: float, window: int) -> np.ndarray:
     """NaN cells filled from the known cells' medians over ``window`` x ``window`` blocks (the
     smoothing window): empty blocks linearly over the Delaunay triangulation of the others
@@ -305,6 +314,8 @@ def aot_map(
     constants = gipp.ac.classic_constants
     factor = max(1, round(MAP_M / resolution))
     cells = _block_medians(aot_px, mask, factor)
+    min_count = np.ceil(constants.ddv_min_cell_percent / 100.0 * factor * factor)
+    cells[_block_counts(mask, factor) < min_count] = np.nan
     window_km = gipp.ac.acl_prio_3.ac_ddv_smooting_window
     window = 2 * round(window_km * 1000.0 / (2.0 * factor * resolution)) + 1  # odd: centred
     has = np.isfinite(cells)

@@ -147,6 +147,7 @@ class AcClassicConstants:
     ozone_default_winter_du: Annotated[int, Facets(100, 600)]
     ddv_triangulation_min_percent: Annotated[float, Facets(0.0, 100.0)]
     ddv_triangulation_max_percent: Annotated[float, Facets(0.0, 100.0)]
+    ddv_min_cell_percent: Annotated[float, Facets(0.0, 100.0)]
     flat_terrain_height_range_m: Annotated[float, Facets(0.0, 9000.0)]
 
 
