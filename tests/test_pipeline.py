@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from scipy import ndimage
 
 from core.config.gipp import load_gipp
 from core.config.options import ProcessingOptions
@@ -179,21 +180,23 @@ def test_sc_only_at_10m_classifies_at_20m(simulated_safe: Path, tmp_path: Path) 
 
 AC_SIZE = 600
 """10 m pixels of the flat simulated tile (300 px at 20 m, 100 at 60 m)."""
-BOA_RMSE_RETRIEVED = {
-    "B02": 0.060, "B03": 0.039, "B04": 0.027, "B05": 0.023, "B06": 0.020,
-    "B07": 0.022, "B8A": 0.023, "B11": 0.012, "B12": 0.016,
+BOA_RMSE_RETRIEVED = 0.005
+"""Issue #4's target for clear-sky land BOA with AOT and water vapour retrieved by the processor,
+asserted on clear land more than :data:`CLOUD_MARGIN_PX` from any cloud or cloud shadow of the
+truth (measured B02 0.0032, B04 0.0023, B8A 0.0030)."""
+BOA_RMSE_NEAR_CLOUDS = {
+    "B02": 0.045, "B03": 0.023, "B04": 0.010, "B05": 0.011, "B06": 0.015,
+    "B07": 0.017, "B8A": 0.019, "B11": 0.010, "B12": 0.015,
 }  # fmt: skip
-"""Clear-land BOA RMSE allowed per band with AOT and water vapour retrieved by the processor:
-the measured level + 10 % (0.055, 0.035, 0.025, 0.021, 0.018, 0.020, 0.021, 0.010, 0.014), NOT
-the issue's 0.005. The correction itself is within 0.001 with the true atmosphere
-(tests/test_atmospheric_correction.py); the rest is the DDV AOT map, +0.13 too high on average
-although the reference pixels' median AOT error is -0.004: at 20 m only 2.7 % of the land is
-DDV (B12 <= 0.05), 216 of the 278 200 m cells with reference pixels hold fewer than ten, 29 %
-of the reference pixels are vegetation mixed with water (true red/B12 ~0.9, AOT +0.05 and
-more), and the sparse cells' AOTs are carried over the DDV-free half of the tile."""
-AOT_MEAN_ERROR_RETRIEVED = 0.15
-"""Allowed |mean AOT550 error| of the default mode on this tile: measured 0.134 (0.297 vs
-0.163), see :data:`BOA_RMSE_RETRIEVED`."""
+"""RMSE allowed over all clear land of the truth (measured 0.039, 0.020, 0.009, 0.010, 0.013,
+0.015, 0.017, 0.009, 0.013): NOT the target. Clear pixels next to clouds carry thin cloud edges
+the classification does not flag (the truth's 20 m classes are a 2x2 majority) and are 0.057
+off in B02 within 300 m of a cloud."""
+CLOUD_MARGIN_PX = 15
+"""300 m at 20 m."""
+AOT_MEAN_ERROR_RETRIEVED = 0.03
+"""Allowed |mean AOT550 error| on this tile (measured 0.016: 0.180 vs 0.163; 78 % of the clear
+pixels within the issue's 0.03 + 10 %)."""
 
 
 @pytest.fixture(scope="module")
@@ -227,10 +230,14 @@ def test_default_mode_writes_every_layer_at_every_resolution(
 def test_default_mode_boa_matches_the_simulated_truth(flat_product: tuple[Path, Path]) -> None:
     safe, product = flat_product
     truth = safe.parent / "truth"
-    clear = np.isin(_read(truth / "CLASS_20m.tif"), (4, 5))
-    assert clear.mean() > 0.5
-    for band, allowed in BOA_RMSE_RETRIEVED.items():
+    classes = _read(truth / "CLASS_20m.tif")
+    clear = np.isin(classes, (4, 5))
+    cloudy = ndimage.binary_dilation(np.isin(classes, (3, 8, 9, 10)), iterations=CLOUD_MARGIN_PX)
+    far = clear & ~cloudy
+    assert far.mean() > 0.3
+    for band, allowed in BOA_RMSE_NEAR_CLOUDS.items():
         error = _boa(_one(product, f"*_{band}_20m.jp2")) - _read(truth / f"BOA_{band}_20m.tif")
+        assert np.sqrt(np.mean(error[far] ** 2)) < BOA_RMSE_RETRIEVED, band
         assert np.sqrt(np.mean(error[clear] ** 2)) < allowed, band
     # 10 m bands are corrected at 10 m with the 20 m atmosphere: their 2x2 means agree
     fine = _boa(_one(product, "*_B04_10m.jp2")).reshape(AC_SIZE // 2, 2, AC_SIZE // 2, 2)

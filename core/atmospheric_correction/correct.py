@@ -44,7 +44,7 @@ from core.atmospheric_correction.terms import TermGrid, band_terms
 from core.config.gipp import Gipp
 from core.errors import ConfigError, InputError
 from core.product.aux_data import AuxData
-from core.product.l2a_quality import AtmosphereSummary
+from core.product.l2a_quality import AtmosphereSummary, SceneClass
 from core.terrain.geometry import TerrainGeometry
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,16 @@ ENVIRONMENT_PASSES: Final = 2
 Measured on the simulator's flat 6 km scene (B8A RMSE where the 1 km environment differs from
 the pixel by > 0.05): 1 pass 0.0121, 2 passes 0.00045, 3 passes 0.00054, 4 passes 0.00053; on
 the terrain scene 3 and 4 passes are no better either (shaded B02 0.0063 / 0.0071 / 0.0068)."""
+
+NOT_GROUND_CLASSES: Final = (
+    SceneClass.CLOUD_SHADOWS,
+    SceneClass.MEDIUM_PROBA_CLOUDS,
+    SceneClass.HIGH_PROBA_CLOUDS,
+)
+"""SCL classes left out of the adjacency environment: the environment is the ground's mean
+reflectance (the simulator's and ATCOR's definition), which clouds and uncorrected shadows are
+not. Measured on a flat 6 km scene with 8 % clouds, clear land within 300 m of a cloud: B02 RMSE
+0.056 with clouds in the environment."""
 
 GIVEN_AOT_METHOD: Final = "USER"
 """``AOT_RETRIEVAL_METHOD`` reported when the caller gives AOT550 (no retrieval)."""
@@ -91,15 +101,21 @@ def correct_band(
     terrain: TerrainIllumination | None = None,
     window_offset: tuple[int, int] = (0, 0),
     passes: int = ENVIRONMENT_PASSES,
+    not_ground: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Surface reflectance of one band's TOA window (module docstring, steps 3-4)."""
+    """Surface reflectance of one band's TOA window (module docstring, steps 3-4).
+
+    ``not_ground`` marks pixels whose first-pass reflectance is not the ground's (clouds, cloud
+    shadows): they are left out of the neighbours' environment reflectance.
+    """
     factors = (terrain.illumination, terrain.sky_view) if terrain is not None else None
     per_pixel = pixel_terms(
         terms, toa.shape, window_offset, elevation_m=elevation_m, aot550=aot550, wv_cm=wv_cm
     )
     rho = invert(toa, per_pixel, terrain=factors)
     for _ in range(passes - 1):
-        environment = environment_reflectance(rho, adjacency_km, resolution_m)
+        ground = rho if not_ground is None else np.where(not_ground, np.nan, rho)
+        environment = environment_reflectance(ground, adjacency_km, resolution_m)
         rho = invert(toa, per_pixel, environment=environment, terrain=factors)
     return rho
 
@@ -248,6 +264,7 @@ def correct(
         lit = terrain_illumination(terrain, observation)
     constants = gipp.ac.classic_constants
     brdf = lit is not None and ac.flags.brdf_correction and not too_snowy(scene_class, valid)
+    not_ground = None if scene_class is None else np.isin(scene_class, NOT_GROUND_CLASSES)
     boa = {}
     for band, values in bands.items():
         terms = band_terms(
@@ -261,6 +278,7 @@ def correct(
             np.where(valid, values, np.nan), terms, elevation_m=elevation,
             aot550=atmosphere.aot550, wv_cm=atmosphere.wv_cm,
             adjacency_km=ac.calibration.adj_km, resolution_m=observation.resolution, terrain=lit,
+            not_ground=not_ground,
         )  # fmt: skip
         if lit is not None and brdf:
             rho = apply_brdf(
