@@ -25,7 +25,7 @@ demo: setup ## Upload a simulated L1C to the emulated stack and show it become a
 	$(PY) -m infra.emulation demo
 
 test: setup ## Run the test suite (uses ../shared/data when present)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
 
 lint: setup ## ruff (lint + format check)
 	$(VENV)/bin/ruff check core handlers infra tests benchmarks

@@ -11,6 +11,7 @@ keys or archives fail their record with the reason (``ReportBatchItemFailures``)
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import boto3
@@ -35,7 +36,8 @@ settings = DispatcherSettings.from_env()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-batch = BatchProcessor(event_type=EventType.SQS)
+batch = BatchProcessor(event_type=EventType.SQS, logger=logging.getLogger(logger.name))
+"""Logs why a record failed (powertools' own JSON handler is on the service's standard logger)."""
 sqs = boto3.client("sqs")
 dynamodb = boto3.client("dynamodb")
 NOT_L1C = "not a Level-1C product"

@@ -22,6 +22,7 @@ invocation is left; any failure propagates, so the message returns to the queue 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Set
 from typing import Any
 
@@ -59,7 +60,8 @@ settings = ProcessorSettings.from_env()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-batch = BatchProcessor(event_type=EventType.SQS)
+batch = BatchProcessor(event_type=EventType.SQS, logger=logging.getLogger(logger.name))
+"""Logs why a record failed (powertools' own JSON handler is on the service's standard logger)."""
 idempotency = IdempotencyConfig(
     event_key_jmespath="[scene_id, version]", expires_after_seconds=settings.idempotency_expiry_s
 )
@@ -117,6 +119,10 @@ def put_collection() -> None:
 def publish_staged(staging: str, publish: str, staged_item: str, item: dict[str, Any]) -> list[str]:
     """Copy every object under ``staging`` but the item ``staged_item`` to the same relative key
     under ``publish`` (server side), then write ``item`` last; return the published URIs, item last.
+
+    If the copy or the item write fails and the scene had no published item before, the assets
+    copied so far are removed again (best effort) before the error propagates: a scene is never
+    left half-published under its final prefix.
     """
     bucket, staging_key = split_uri(staging)
     _, publish_key = split_uri(publish)
@@ -124,17 +130,23 @@ def publish_staged(staging: str, publish: str, staged_item: str, item: dict[str,
     keys = list_keys(s3, bucket, staging_key)
     if item_key not in keys:
         raise ProcessingError("the STAC item is not under the staging prefix", path=staged_item)
-    published = []
-    for key in keys:
-        if key != item_key:
-            target = publish_key + key.removeprefix(staging_key)
-            s3.copy({"Bucket": bucket, "Key": key}, bucket, target)
-            published.append(f"s3://{bucket}/{target}")
     target = publish_key + item_key.removeprefix(staging_key)
-    s3.put_object(
-        Bucket=bucket, Key=target, Body=json.dumps(item).encode(), ContentType=ITEM_MEDIA_TYPE
-    )
-    return [*published, f"s3://{bucket}/{target}"]
+    republish = target in list_keys(s3, bucket, publish_key)
+    copied: list[str] = []
+    try:
+        for key in keys:
+            if key != item_key:
+                copied.append(publish_key + key.removeprefix(staging_key))
+                s3.copy({"Bucket": bucket, "Key": key}, bucket, copied[-1])
+        s3.put_object(
+            Bucket=bucket, Key=target, Body=json.dumps(item).encode(), ContentType=ITEM_MEDIA_TYPE
+        )
+    except Exception:
+        if not republish:
+            logger.warning("publish failed: removing the copied assets", extra={"scene": publish})
+            delete_keys(s3, bucket, copied)
+        raise
+    return [*(f"s3://{bucket}/{key}" for key in copied), f"s3://{bucket}/{target}"]
 
 
 def delete_objects(prefix: str, *, keep: Set[str] = frozenset()) -> None:

@@ -14,8 +14,8 @@ from typing import Final
 from core.errors import ConfigError
 from core.product.metadata import ProcessingBaseline
 
-MODES: Final = ("sc_only",)
-"""Processing modes the cloud product supports today (atmospheric correction is not available)."""
+MODES: Final = ("l2a", "sc_only")
+"""``l2a``: classification and atmospheric correction; ``sc_only``: classification only."""
 OUTPUT_FORMATS: Final = frozenset({"cog", "safe"})
 """``cog``: the cloud product (COGs, thumbnail, STAC item), always; ``safe``: the Sen2Cor SAFE."""
 CATALOG_PREFIX: Final = "catalog"

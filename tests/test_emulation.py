@@ -66,7 +66,7 @@ def safe(tmp_path_factory) -> Path:
 def local_run(safe, tmp_path_factory) -> Path:
     """The same scene processed by the core library into a local folder (the reference)."""
     folder = tmp_path_factory.mktemp("local")
-    options = ProcessingOptions(input_dir=str(safe), sc_only=True)
+    options = ProcessingOptions(input_dir=str(safe))
     process_scene(str(safe), SceneOutputs(cloud_uri=str(folder)), options, load_gipp())
     return folder
 
@@ -247,9 +247,9 @@ def test_failing_scenes_are_dead_lettered_and_the_rest_of_the_batch_succeeds(
         assert list_keys(s3, out, f"staging/{scene}/") == []
 
 
-def test_a_crash_before_the_item_is_written_publishes_nothing(safe, moto_endpoint):
-    """An S3 fault on the write of the published STAC item: every asset copied, the commit point
-    not.
+def test_a_crash_before_the_item_is_written_publishes_nothing(safe, moto_endpoint, local_run):
+    """An S3 fault on the write of the published STAC item: the assets copied before it are
+    removed again, so nothing of the scene stays under its published prefix.
 
     The fault is raised by the AWS SDK itself (a botocore ``before-call`` hook on the default
     session, which the functions' clients are created from), not by patching sen2cloud code.
@@ -280,7 +280,7 @@ def test_a_crash_before_the_item_is_written_publishes_nothing(safe, moto_endpoin
             out, prefix = emulation.bucket("OutputBucket"), _publish_prefix(emulation, safe.stem)
             s3 = emulation.client("s3")
             leftovers = list_keys(s3, out, prefix)
-            assert leftovers and not [k for k in leftovers if k.endswith(".json")]
+            assert leftovers == []  # the copied assets were removed again
             assert published_item_uris(emulation) == []
             index = StacIndex(emulation.table("CatalogIndexTable"), emulation.client("dynamodb"))
             assert index.collections() == []
@@ -295,7 +295,9 @@ def test_a_crash_before_the_item_is_written_publishes_nothing(safe, moto_endpoin
             drain([emulation.mappings[PROCESSOR_EVENT]], TIMEOUT_S)
             (item_uri,) = published_item_uris(emulation)
             republished = list_keys(s3, out, prefix)
-            assert set(republished) == {*leftovers, item_uri.split("/", 3)[3]}
+            assert {k.removeprefix(prefix) for k in republished} == {
+                p.name for p in local_run.iterdir()
+            }
             assert list_keys(s3, out, "staging/") == []
     finally:
         session.events.unregister("before-call.s3.PutObject", fail_item_write)

@@ -135,13 +135,6 @@ S3_CASES = [
         ),
         outcome=RETRIED if times else DEAD_LETTERED,
         reason="SlowDown|B8A|503" if case_id == "read-503-persistent" else "SlowDown",
-        xfail=(
-            "handlers/processor.py publish_staged copies the assets to the published prefix "
-            "before the item and nothing removes them when the item write fails: assets "
-            "without an item stay under the published prefix"
-            if case_id == "item-write-fails"
-            else None
-        ),
     )
     for case_id, _, kind, methods, path, times in S3_FAULTS
 ]
@@ -169,15 +162,7 @@ def _published_names(stack: Stack, scene: str) -> set[str]:
     return {k.removeprefix(publish_prefix(scene)) for k in keys}
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, id=c.id, marks=pytest.mark.xfail(strict=True, reason=c.xfail))
-        if c.xfail
-        else pytest.param(c, id=c.id)
-        for c in S3_CASES
-    ],
-)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in S3_CASES])
 def test_s3_faults(case, stack, s3_faults, summary):
     scene = scene_name(ORBITS[case.id])
     fault = s3_faults[case.id]
