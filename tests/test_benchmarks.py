@@ -26,11 +26,17 @@ STAGES = {
     "open_l1c",
     "decode_toa_all_bands",
     "create_l2a_tree",
+    "process_cog_stac",
+    "process_cog_stac_safe",
     "floor_decode",
     "floor_encode_cog",
     "floor_encode_jp2",
 }
 LAYERS = sum(len(b) for b in BOA_BANDS.values()) + len(SCL_RESOLUTIONS) + 2 * 3
+
+
+def stages_wall(record: dict, name: str) -> float:
+    return record["stages"][name]["wall_s"]
 
 
 def test_benchmark_writes_one_record_per_size(tmp_path: Path) -> None:
@@ -42,7 +48,9 @@ def test_benchmark_writes_one_record_per_size(tmp_path: Path) -> None:
     for record in records:
         assert set(record["stages"]) == STAGES
         assert record["l1c"] == "simulated" and record["threads"] == 2
-        assert record["total_s"] is None and record["ratio"] is None
+        assert record["total_s"] == stages_wall(record, "process_cog_stac")
+        assert record["ratio"] == pytest.approx(record["total_s"] / record["floor_s"])
+        assert record["total_safe_s"] == stages_wall(record, "process_cog_stac_safe")
         stages = record["stages"]
         assert record["floor_s"] == pytest.approx(
             stages["floor_decode"]["wall_s"] + stages["floor_encode_cog"]["wall_s"], abs=2e-3
