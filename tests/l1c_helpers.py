@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -17,6 +18,8 @@ SOURCE = "S2A_MSIL1C_20170226T102021_N0204_R065_T32TNM_20170226T102458.SAFE"
 GRANULE = "GRANULE/L1C_T32TNM_A008785_20170226T102458"
 SIZE_10M = 120
 """Tiny band files: 120 x 120 px at 10 m, 60 x 60 at 20 m, 20 x 20 at 60 m (same 1.2 km corner)."""
+ULX, ULY = 499980, 4700040
+"""Upper-left corner of the T32TNM tile (``Geoposition`` of its MTD_TL.xml)."""
 
 
 def band_dn(name: str, resolution: int) -> np.ndarray:
@@ -38,7 +41,7 @@ def write_jp2(path: Path, dn: np.ndarray, resolution: int) -> None:
         "count": 1,
         "dtype": "uint16",
         "crs": "EPSG:32632",
-        "transform": Affine(resolution, 0, 499980, 0, -resolution, 5100000),
+        "transform": Affine(resolution, 0, ULX, 0, -resolution, ULY),
         "QUALITY": 100,
         "REVERSIBLE": "YES",
     }
@@ -53,6 +56,7 @@ def build_mini_safe(shared_data: Path, target: Path) -> Path:
     (safe / GRANULE / "IMG_DATA").mkdir(parents=True)
     for rel in ("MTD_MSIL1C.xml", "manifest.safe", "INSPIRE.xml", f"{GRANULE}/MTD_TL.xml"):
         shutil.copyfile(source / rel, safe / rel)
+    fit_tile_grid(safe / GRANULE / "MTD_TL.xml")
     for band in BANDS:
         write_jp2(
             safe / GRANULE / "IMG_DATA" / f"T32TNM_20170226T102021_{band.name}.jp2",
@@ -60,6 +64,20 @@ def build_mini_safe(shared_data: Path, target: Path) -> Path:
             band.resolution,
         )
     return safe
+
+
+def fit_tile_grid(tile_xml: Path) -> None:
+    """Shrink the tile grid of a copy of the T32TNM MTD_TL.xml to the tiny bands (the reader
+    refuses a band whose size differs from the grid of its resolution)."""
+    text = tile_xml.read_text()
+    for resolution in (10, 20, 60):
+        size = SIZE_10M * 10 // resolution
+        text = re.sub(
+            rf'(<Size resolution="{resolution}">\s*<NROWS>)\d+(</NROWS>\s*<NCOLS>)\d+(</NCOLS>)',
+            rf"\g<1>{size}\g<2>{size}\g<3>",
+            text,
+        )
+    tile_xml.write_text(text)
 
 
 def zip_safe(safe: Path, archive: Path) -> Path:

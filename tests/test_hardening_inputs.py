@@ -216,23 +216,12 @@ CASES = [
         _band("_B05.jp2", lambda p: _rewrite_band(p, shape_delta=-5)),
         REFUSED,
         r"B05\.jp2",
-        xfail=(
-            "core/product/l1c.py L1CProduct._read / core/io/raster.py read_resampled never "
-            "compare a band's raster size with the tile grid of MTD_TL.xml: a 25 px B05 on a "
-            "30 px 20 m grid crashes later (exit 1, 'ValueError: operands could not be "
-            "broadcast') instead of a refusal naming the file"
-        ),
     ),
     Case(
         "band-crs-mismatch",
         _band("_B06.jp2", lambda p: _rewrite_band(p, crs="EPSG:32631")),
         REFUSED,
         r"B06\.jp2.*(CRS|EPSG|coordinate)",
-        xfail=(
-            "core/product/l1c.py L1CProduct._read / core/io/raster.py read_resampled never "
-            "compare a band's CRS with HORIZONTAL_CS_CODE of MTD_TL.xml: a B06 in EPSG:32631 "
-            "on a EPSG:32632 tile is processed silently (exit 0)"
-        ),
     ),
     Case("mtd-missing", _file("MTD_MSIL1C.xml", Path.unlink), REFUSED, r"MTD_MSIL1C\.xml"),
     Case(
@@ -255,10 +244,6 @@ CASES = [
         lambda s: _baseline(s, "01.00"),
         REFUSED,
         r"MTD_MSIL1C\.xml.*baseline",
-        xfail=(
-            "core/product/l1c_mtd.py parse_product_metadata accepts any dd.dd baseline; the "
-            "README supports 02.xx to 05.xx and 01.00 is not a compact-format baseline"
-        ),
     ),
     Case(
         "billion-laughs",
@@ -433,14 +418,6 @@ def test_a_full_disk_or_too_little_memory_fails_cleanly(case_id, limited_runs, s
     summary.record(case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the L2A writer (core/io/staging.py staged_directory and the raster writers) lets the "
-        "OSError of a failed write escape: the line is 'error: OSError: [Errno 27] File too "
-        "large' instead of an OutputError naming the file or output folder"
-    ),
-)
 def test_a_full_disk_error_names_the_output(limited_runs):
     result, folder = limited_runs["tmp-full"]
     line = _error_line(result.stderr)

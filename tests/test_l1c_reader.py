@@ -13,7 +13,17 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from l1c_helpers import GRANULE, SOURCE, band_dn, build_mini_safe, write_jp2, zip_safe
+from l1c_helpers import (
+    GRANULE,
+    SOURCE,
+    ULX,
+    ULY,
+    band_dn,
+    build_mini_safe,
+    fit_tile_grid,
+    write_jp2,
+    zip_safe,
+)
 from rasterio.windows import Window
 
 from core.errors import MissingBandError, ProductFormatError, UnsupportedProductError
@@ -41,8 +51,14 @@ def _candidates(shared: Path) -> list[Path]:
     return found
 
 
+def _first_group(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match is not None, pattern
+    return match.group(1)
+
+
 def _xml_value(text: str, tag: str) -> str:
-    return re.search(rf"<{tag}(?:\s[^>]*)?>\s*([^<]+?)\s*</{tag}>", text).group(1)
+    return _first_group(rf"<{tag}(?:\s[^>]*)?>\s*([^<]+?)\s*</{tag}>", text)
 
 
 def _iso(text: str) -> datetime:
@@ -66,13 +82,13 @@ def _check_against_xml(product, mtd_text: str, tl_text: str) -> None:
     assert {g.crs_epsg for g in m.grids.values()} == {epsg}
     assert m.grids[10].width == m.grids[60].width * 6 == 10980
     assert m.grids[10].transform.c == float(_xml_value(tl_text, "ULX"))
-    mean_sun = re.search(r"<Mean_Sun_Angle>\s*<ZENITH_ANGLE[^>]*>([\d.]+)<", tl_text).group(1)
+    mean_sun = _first_group(r"<Mean_Sun_Angle>\s*<ZENITH_ANGLE[^>]*>([\d.]+)<", tl_text)
     assert m.mean_sun_zenith == float(mean_sun)
     assert m.cloud_coverage_assessment == float(_xml_value(mtd_text, "Cloud_Coverage_Assessment"))
     assert m.sun_angles is not None and m.sun_angles.zenith.shape == (23, 23)
     assert len(m.viewing_angles) == 13 and len(m.mean_viewing_angles) == 13
     assert len(m.solar_irradiance) == 13 and len(product.files.bands) == 13
-    assert m.psd_version.startswith(re.search(r"psd-(\d\d)", mtd_text).group(1))
+    assert m.psd_version.startswith(_first_group(r"psd-(\d\d)", mtd_text))
     assert m.footprint_wkt.startswith("POLYGON ((")
 
 
@@ -135,7 +151,7 @@ def test_loose_hls_metadata_files(shared_data):
     text = mtd.read_text()
     assert str(product.processing_baseline) == _xml_value(text, "PROCESSING_BASELINE")
     assert product.solar_irradiance["B12"] == float(
-        re.search(r'bandId="12"[^>]*>([\d.]+)<', text).group(1)
+        _first_group(r'bandId="12"[^>]*>([\d.]+)<', text)
     )
     tl = folder / "MTD_TL.xml"
     tile = parse_tile_metadata(parse_xml_bytes(tl.read_bytes(), path=str(tl)), path=str(tl))
@@ -238,7 +254,8 @@ def test_missing_and_non_jp2_band(mini_safe):
     b03 = Path(product.files.bands["B03"])
     b03.unlink()
     with pytest.raises(MissingBandError, match=r"B03\.jp2: band B03 file is missing"):
-        product.read_toa("B03", 10)
+        product.read_toa("B02", 10)  # every band is checked before the first read
+    write_jp2(b03, band_dn("B03", 10), 10)
     b04 = Path(product.files.bands["B04"])
     b04.unlink()
     with rasterio.open(
@@ -250,7 +267,7 @@ def test_missing_and_non_jp2_band(mini_safe):
         count=1,
         dtype="uint16",
         crs="EPSG:32632",
-        transform=Affine(10, 0, 499980, 0, -10, 5100000),
+        transform=Affine(10, 0, ULX, 0, -10, ULY),
     ) as dst:
         dst.write(np.ones((1, 12, 12), dtype=np.uint16))
     with pytest.raises(
@@ -295,6 +312,7 @@ def test_aws_layout_tile_with_bucket_product_metadata(shared_data, tmp_path):
     tile.mkdir(parents=True)
     (tile / "tileInfo.json").write_text(json.dumps(info))
     shutil.copyfile(source / GRANULE / "MTD_TL.xml", tile / "metadata.xml")
+    fit_tile_grid(tile / "metadata.xml")
     product_dir = tmp_path / info["productPath"]
     product_dir.mkdir(parents=True)
     shutil.copyfile(source / "MTD_MSIL1C.xml", product_dir / "metadata.xml")
@@ -352,3 +370,62 @@ def test_upsampling_is_pixel_centre_aligned(mini_safe):
     r10, c10 = np.mgrid[31:61, 21:61]
     expected = 1000 + 10 * ((c10 + 0.5) / 2 - 0.5) + 20 * ((r10 + 0.5) / 2 - 0.5)
     np.testing.assert_allclose(dn, expected, atol=0.51)
+
+
+def _rewrite_b05(product, *, size: int = 60, crs: str | None = "EPSG:32632", uly: float = ULY):
+    """B05 (20 m) rewritten with ``size`` px, ``crs`` and upper-left y (no georeferencing if
+    ``crs`` is None)."""
+    georef = {"crs": crs, "transform": Affine(20, 0, ULX, 0, -20, uly)} if crs else {}
+    with rasterio.open(
+        product.files.bands["B05"],
+        "w",
+        driver="JP2OpenJPEG",
+        width=size,
+        height=size,
+        count=1,
+        dtype="uint16",
+        QUALITY=100,
+        REVERSIBLE="YES",
+        **georef,
+    ) as dst:
+        dst.write(band_dn("B05", 20)[:size, :size], 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"size": 55}, r"B05\.jp2: raster is 55 x 55 px, the 20 m tile grid .* is 60 x 60 px"),
+        ({"crs": "EPSG:32631"}, r"B05\.jp2: raster CRS is EPSG:32631, .* is EPSG:32632"),
+        ({"uly": ULY + 20}, r"B05\.jp2: raster geotransform .* differs from the tile grid"),
+    ],
+)
+def test_band_off_the_tile_grid_is_refused_before_any_read(mini_safe, change, message):
+    """The 20 m grid of the (shrunk) MTD_TL.xml is 60 x 60 px in EPSG:32632 at (ULX, ULY); a
+    B05 that differs in size, CRS or origin (one 20 m pixel) refuses a read of any band."""
+    product = open_l1c(str(mini_safe))
+    _rewrite_b05(product, **change)
+    with pytest.raises(ProductFormatError, match=message):
+        product.read_toa("B02", 20)
+
+
+def test_band_without_georeferencing_is_placed_by_the_tile_grid(mini_safe):
+    product = open_l1c(str(mini_safe))
+    _rewrite_b05(product, crs=None)
+    with rasterio.open(product.files.bands["B05"]) as src:
+        assert src.crs is None
+    np.testing.assert_array_equal(product.read_dn("B05", 20), band_dn("B05", 20))
+
+
+@pytest.mark.parametrize(("baseline", "refused"), [("01.00", True), ("02.00", False)])
+def test_baselines_before_02_00_are_refused(shared_data, baseline, refused):
+    """02.00 is the first operational L1C baseline (PSD 14); newer ones stay accepted."""
+    path = shared_data / META / "s2reader" / SOURCE / "MTD_MSIL1C.xml"
+    text = re.sub(
+        r"<PROCESSING_BASELINE>[^<]*<", f"<PROCESSING_BASELINE>{baseline}<", path.read_text()
+    )
+    root = parse_xml_bytes(text.encode(), path=str(path))
+    if refused:
+        with pytest.raises(UnsupportedProductError, match=rf"MTD_MSIL1C\.xml: .*{baseline}"):
+            parse_product_metadata(root, path=str(path))
+    else:
+        assert str(parse_product_metadata(root, path=str(path)).processing_baseline) == baseline

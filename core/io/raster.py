@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import numpy as np
@@ -24,7 +24,13 @@ from rasterio.windows import Window
 from core.errors import MissingBandError, ProductFormatError
 from core.io.storage import gdal_path, is_s3, is_zip_member, s3_endpoint_url, split_zip_uri
 
+if TYPE_CHECKING:
+    from core.product.metadata import RasterGrid
+
 JP2_DRIVER = "JP2OpenJPEG"
+GEOTRANSFORM_TOLERANCE = 1e-3
+"""Largest accepted difference between a raster's origin / pixel size and its grid's, in
+pixels: MTD_TL.xml gives ULX/ULY and the pixel size in whole metres, GMLJP2 the same values."""
 
 
 @contextmanager
@@ -99,10 +105,8 @@ def read_resampled(
         Missing file, not a ``expect_driver`` raster, window outside the raster.
     """
     with open_raster(uri, band=band) as src:
-        if expect_driver is not None and src.driver != expect_driver:
-            raise ProductFormatError(
-                f"expected a {expect_driver} raster, found {src.driver}", path=uri
-            )
+        if expect_driver is not None:
+            check_driver(src, expect_driver, uri)
         scale = resolution / native_resolution
         target = window or Window(0, 0, round(src.width / scale), round(src.height / scale))
         _check_window(target, src.width / scale, src.height / scale, uri)
@@ -182,6 +186,47 @@ def read_nearest(
         fine = np.repeat(np.repeat(coarse, factor, axis=1), factor, axis=2)
         dr, dc = int(window.row_off) - row0 * factor, int(window.col_off) - col0 * factor
         return fine[:, dr : dr + height, dc : dc + width]
+
+
+def check_driver(src: rasterio.io.DatasetReader, driver: str, uri: str) -> None:
+    """Refuse a raster that GDAL does not read with ``driver`` (e.g. a GeoTIFF named .jp2)."""
+    if src.driver != driver:
+        raise ProductFormatError(f"expected a {driver} raster, found {src.driver}", path=uri)
+
+
+def check_grid(src: rasterio.io.DatasetReader, grid: RasterGrid, uri: str) -> None:
+    """Refuse a raster whose size, CRS or geotransform differs from the tile ``grid``.
+
+    The size is always checked; the CRS and geotransform only when the file carries
+    georeferencing (a JP2 without GMLJP2/GeoJP2 boxes is placed by the tile metadata alone).
+
+    Raises
+    ------
+    ProductFormatError
+        Naming ``uri`` and both values.
+    """
+    if (src.width, src.height) != (grid.width, grid.height):
+        raise ProductFormatError(
+            f"raster is {src.width} x {src.height} px, the {grid.resolution} m tile grid of "
+            f"the metadata is {grid.width} x {grid.height} px",
+            path=uri,
+        )
+    if src.crs is None:
+        return
+    epsg = src.crs.to_epsg()
+    if epsg != grid.crs_epsg:
+        raise ProductFormatError(
+            f"raster CRS is {f'EPSG:{epsg}' if epsg else src.crs.to_string()}, the tile "
+            f"metadata's is EPSG:{grid.crs_epsg}",
+            path=uri,
+        )
+    pixel = grid.resolution
+    if not src.transform.almost_equals(grid.transform, precision=GEOTRANSFORM_TOLERANCE * pixel):
+        raise ProductFormatError(
+            f"raster geotransform {tuple(src.transform)[:6]} differs from the tile grid's "
+            f"{tuple(grid.transform)[:6]}",
+            path=uri,
+        )
 
 
 def _check_window(window: Window, width: float, height: float, uri: str) -> None:

@@ -9,7 +9,9 @@ local temporary folder and uploaded with its commit marker, ``manifest.safe``, l
 that open a SAFE product through its manifest never see a partial one. A failed upload deletes
 what it wrote.
 
-On any error the staging folder is removed and the error propagates.
+On any error the staging folder is removed and the error propagates; an :class:`OSError` of the
+build itself (file system full, file too large, permission denied) becomes :class:`OutputError`
+naming the file, or the product when the error names none.
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ COMMIT_MARKER: Final[str] = "manifest.safe"
 
 
 @contextmanager
+def _write_errors(product: Path | str) -> Iterator[None]:
+    """Re-raise an :class:`OSError` of the block as :class:`OutputError` naming its file."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as err:
+        reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
+        path = err.filename if isinstance(err.filename, str) else str(product)
+        raise OutputError(f"could not write ({reason})", path=path) from err
+
+
+@contextmanager
 def staged_product(destination: str, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a local folder to build ``destination`` (a local path or ``s3://`` URI) in.
 
@@ -49,7 +64,8 @@ def staged_upload(destination: str, *, overwrite: bool = False) -> Iterator[Path
     Raises
     ------
     OutputError
-        ``destination`` exists (and ``overwrite`` is false), or the upload fails.
+        ``destination`` exists (and ``overwrite`` is false), building the product in the
+        temporary folder fails, or the upload fails.
     """
     fs = storage.s3_filesystem(storage.s3_endpoint_url())
     target = destination.rstrip("/")
@@ -58,7 +74,8 @@ def staged_upload(destination: str, *, overwrite: bool = False) -> Iterator[Path
     with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX) as tmp:
         work = Path(tmp) / target.rsplit("/", 1)[-1]
         work.mkdir()
-        yield work
+        with _write_errors(work):
+            yield work
         files = sorted(p for p in work.rglob("*") if p.is_file())
         files.sort(key=lambda p: p.name == COMMIT_MARKER)  # stable: the marker goes last
         try:
@@ -86,7 +103,8 @@ def staged_directory(destination: str | Path, *, overwrite: bool = False) -> Ite
     Raises
     ------
     OutputError
-        ``destination`` exists (and ``overwrite`` is false), or the staging/publishing fails.
+        ``destination`` exists (and ``overwrite`` is false), or the staging (writing the
+        product included) or publishing fails.
     """
     final = Path(destination)
     if final.exists() and not overwrite:
@@ -99,7 +117,8 @@ def staged_directory(destination: str | Path, *, overwrite: bool = False) -> Ite
     except OSError as err:
         raise OutputError(f"cannot create the staging folder ({err})", path=str(final)) from err
     try:
-        yield work
+        with _write_errors(final):
+            yield work
         _publish(work, final, staging_root, overwrite=overwrite)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypedDict
 
 import numpy as np
@@ -24,7 +24,15 @@ from core.bands import BAND_NAMES
 from core.bands import band as band_info
 from core.errors import ProductFormatError, UnsupportedProductError
 from core.io import storage
-from core.io.raster import gdal_env, needs_s3, read_resampled
+from core.io.raster import (
+    JP2_DRIVER,
+    check_driver,
+    check_grid,
+    gdal_env,
+    needs_s3,
+    open_raster,
+    read_resampled,
+)
 from core.product import aws_layout
 from core.product.aux_data import AuxData, read_aux
 from core.product.l1c_mtd import (
@@ -192,6 +200,7 @@ class L1CProduct:
     uri: str
     metadata: L1CMetadata
     files: L1CSourceFiles
+    _bands_checked: bool = field(default=False, init=False, repr=False, compare=False)
 
     def _env(self, uri: str) -> contextlib.AbstractContextManager[object]:
         if needs_s3(uri) and not rasterio.env.hasenv():
@@ -206,9 +215,32 @@ class L1CProduct:
             )
         return self.files.bands[name]
 
+    def check_bands(self) -> None:
+        """Refuse the product unless every band file exists, is a JPEG 2000 and fits its grid.
+
+        Each band's size must equal the MTD_TL.xml grid of its native resolution, and a band
+        that carries georeferencing must have the tile's CRS and geotransform
+        (:func:`~core.io.raster.check_grid`). Runs before the first pixel is read, so a bad band
+        the processing would not read (e.g. B06 with ``--sc_only``) still refuses the product.
+
+        Raises
+        ------
+        MissingBandError, ProductFormatError
+            Naming the band file.
+        """
+        for name, uri in self.files.bands.items():
+            grid = self.metadata.grids.get(band_info(name).resolution)
+            with self._env(uri), open_raster(uri, band=name) as src:
+                check_driver(src, JP2_DRIVER, uri)
+                if grid is not None:
+                    check_grid(src, grid, uri)
+        object.__setattr__(self, "_bands_checked", True)
+
     def _read(
         self, band: str, resolution: int, window: Window | None
     ) -> tuple[np.ndarray, np.ndarray]:
+        if not self._bands_checked:
+            self.check_bands()
         info = band_info(band)
         uri = self._band_uri(info.name)
         upsampling = Resampling.bilinear if info.name in ("B09", "B10") else Resampling.cubic

@@ -24,6 +24,9 @@ from core.product.metadata import L1CMetadata, ProcessingBaseline, RasterGrid
 
 OFFSET_BASELINE: Final = ProcessingBaseline(4, 0)
 """First baseline with ``RADIO_ADD_OFFSET`` (25 Jan 2022, PSD 14.8)."""
+MIN_BASELINE: Final = ProcessingBaseline(2, 0)
+"""Oldest baseline processed: 02.00 is the first operational L1C baseline (PSD 14); 01.xx are
+commissioning-phase products that the supported PSD schemes do not describe."""
 MISSIONS: Final = {"Sentinel-2A": "S2A", "Sentinel-2B": "S2B", "Sentinel-2C": "S2C"}
 L2A_NAME = re.compile(r"^S2[A-D]_MSIL2A_|_L2A_|MSIL2A", re.IGNORECASE)
 OLD_FORMAT_MESSAGE = (
@@ -183,7 +186,8 @@ def parse_product_metadata(
     Raises
     ------
     UnsupportedProductError
-        Level-2A, unknown level, or an old multi-tile product without ``tile_id``.
+        Level-2A, unknown level, a baseline older than :data:`MIN_BASELINE`, or an old
+        multi-tile product without ``tile_id``.
     ProductFormatError
         A required element is missing or malformed.
     """
@@ -197,6 +201,11 @@ def parse_product_metadata(
         baseline = ProcessingBaseline.parse(baseline_text)
     except ValueError as err:
         raise ProductFormatError(str(err), path=path) from err
+    if baseline < MIN_BASELINE:
+        raise UnsupportedProductError(
+            f"processing baseline {baseline} is not supported (oldest supported: {MIN_BASELINE})",
+            path=path,
+        )
     offsets = _per_band(
         findall(root, f"{chars}/Radiometric_Offset_List/RADIO_ADD_OFFSET"), "band_id", path
     )
