@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote, unquote, urlencode
 
+import pystac
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -38,8 +39,8 @@ MAX_LIMIT: Final[int] = 1000
 """Largest page; a larger ``limit`` is lowered to it (STAC API item search)."""
 MAX_IDS: Final[int] = 1000
 """Most ``ids`` or ``collections`` one search may name."""
-JSON: Final[str] = "application/json"
-GEOJSON: Final[str] = "application/geo+json"
+JSON: Final[str] = pystac.MediaType.JSON
+GEOJSON: Final[str] = pystac.MediaType.GEOJSON
 OPENAPI: Final[str] = "application/vnd.oai.openapi+json;version=3.0"
 SCHEMA: Final[str] = "application/schema+json"
 QUERYABLES_REL: Final[str] = "http://www.opengis.net/def/rel/ogc/1.0/queryables"

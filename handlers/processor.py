@@ -27,6 +27,7 @@ from collections.abc import Set
 from typing import Any
 
 import boto3
+import pystac
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -69,7 +70,7 @@ s3 = boto3.client("s3")
 dynamodb = boto3.client("dynamodb")
 sqs = boto3.client("sqs")
 gipp = load_gipp()
-ITEM_MEDIA_TYPE = "application/geo+json"
+ITEM_MEDIA_TYPE = pystac.MediaType.GEOJSON
 
 
 @idempotent_function(

@@ -31,8 +31,8 @@ CATALOG_ID: Final[str] = "sen2cloud"
 CATALOG_FILE: Final[str] = "catalog.json"
 COLLECTION_FILE: Final[str] = "collection.json"
 ITEMS_DIR: Final[str] = "items"
-JSON_TYPE: Final[str] = "application/json"
-GEOJSON_TYPE: Final[str] = "application/geo+json"
+JSON_TYPE: Final[str] = pystac.MediaType.JSON
+GEOJSON_TYPE: Final[str] = pystac.MediaType.GEOJSON
 _TREE_RELS: Final[frozenset[str]] = frozenset(
     {"self", "root", "parent", "collection", "child", "item"}
 )
