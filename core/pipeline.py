@@ -176,10 +176,12 @@ def process_scene(
 
 @dataclass(frozen=True)
 class TileContext:
-    """What every step of one working resolution shares: grid, DEM, L1C validity masks."""
+    """What every step of one working resolution shares: DEM, TOA, L1C validity masks."""
 
     resolution: int
     dem: Dem
+    toa: dict[str, np.ndarray]
+    """TOA reflectance of the classification bands (decoded once, reused by the correction)."""
     nodata: np.ndarray
     saturated: np.ndarray
 
@@ -211,10 +213,12 @@ def tile_context(l1c: L1CProduct, gipp: Gipp, resolution: int) -> TileContext:
     """The DEM (:func:`core.terrain.dem.load_dem`) and the no-data / saturated masks of the
     classification bands (plus the L1C quality masks under ``Handle_L1C_QLT_Mask``)."""
     dem = load_dem(l1c.metadata.grids[resolution], gipp)
+    toa = {}
     nodata = np.zeros((0, 0), dtype=bool)
     saturated = nodata
     for band in CLASSIC_BANDS:
         window = l1c.read_toa(band, resolution)
+        toa[band] = window.reflectance
         nodata = window.nodata if nodata.size == 0 else nodata | window.nodata
         saturated = window.saturated if saturated.size == 0 else saturated | window.saturated
         if gipp.l2a.common_section.handle_l1c_qlt_mask:
@@ -224,7 +228,7 @@ def tile_context(l1c: L1CProduct, gipp: Gipp, resolution: int) -> TileContext:
                 nodata |= masks.layers[name]
             for name in QLT_DEFECTIVE_LAYERS:
                 saturated |= masks.layers[name]
-    return TileContext(resolution=resolution, dem=dem, nodata=nodata, saturated=saturated)
+    return TileContext(resolution=resolution, dem=dem, toa=toa, nodata=nodata, saturated=saturated)
 
 
 def scene_classification_layers(
@@ -249,7 +253,7 @@ def scene_classification_layers(
     resolution = 60 if options.resolution == 60 else 20
     context = context or tile_context(l1c, gipp, resolution)
     report(0.1, f"reading TOA reflectance at {resolution} m")
-    toa = {band: l1c.read_toa(band, resolution).reflectance for band in CLASSIC_BANDS}
+    toa = context.toa
     angles = l1c.angles(resolution, bands=(SCENE_CLASS_VIEW_BAND,))
     grid = l1c.metadata.grids[resolution]
     aux = load_sc_aux(
@@ -306,7 +310,10 @@ def atmospheric_correction_layers(
     terrain_on = gipp.l2a.atmospheric_correction.flags.dem_terrain_correction
     flat = context.dem.dem_type == "NONE"
     report(0.45, f"atmospheric correction at {work} m")
-    toa = {band: l1c.read_toa(band, work).reflectance for band in BAND_NAMES}
+    toa = {
+        band: context.toa[band] if band in context.toa else l1c.read_toa(band, work).reflectance
+        for band in BAND_NAMES
+    }
     result = correct(
         toa,
         _observation(l1c, work),
