@@ -46,6 +46,7 @@ from core.errors import ConfigError, InputError
 from core.product.aux_data import AuxData
 from core.product.l2a_quality import AtmosphereSummary, SceneClass
 from core.terrain.geometry import TerrainGeometry
+from core.terrain.illumination import TerrainIllumination, terrain_illumination
 
 logger = logging.getLogger(__name__)
 
@@ -78,17 +79,6 @@ class CorrectionResult:
     atmosphere: AtmosphereRetrieval
 
 
-@dataclass(frozen=True)
-class TerrainIllumination:
-    """Per-pixel terrain factors of the inversion on the working grid."""
-
-    illumination: np.ndarray
-    """float32 ``cos(i) / cos(theta_s)``, 0 in self and cast shadow."""
-    sky_view: np.ndarray
-    cos_incidence: np.ndarray
-    """float32 ``cos(i)`` (negative: facing away from the sun), for the BRDF factor."""
-
-
 def correct_band(
     toa: np.ndarray,
     terms: TermGrid,
@@ -118,20 +108,6 @@ def correct_band(
         environment = environment_reflectance(ground, adjacency_km, resolution_m)
         rho = invert(toa, per_pixel, environment=environment, terrain=factors)
     return rho
-
-
-def terrain_illumination(terrain: TerrainGeometry, observation: Observation) -> TerrainIllumination:
-    """Local illumination and sky view of ``terrain`` under the observation's sun."""
-    sun_zenith = np.asarray(observation.sun_zenith_deg, dtype=np.float64)
-    sun_azimuth = np.asarray(observation.sun_azimuth_deg, dtype=np.float64)
-    cos_i = np.asarray(terrain.cos_incidence(sun_zenith, sun_azimuth), dtype=np.float64)
-    shadow = terrain.cast_shadow(float(np.mean(sun_zenith)), float(np.mean(sun_azimuth)))
-    lit = np.where(shadow, 0.0, np.maximum(cos_i, 0.0))
-    return TerrainIllumination(
-        illumination=(lit / np.cos(np.radians(sun_zenith))).astype(np.float32),
-        sky_view=np.asarray(terrain.sky_view, dtype=np.float32),
-        cos_incidence=cos_i.astype(np.float32),
-    )
 
 
 def _grid_shape(toa: Mapping[str, np.ndarray]) -> tuple[int, int]:
@@ -261,7 +237,7 @@ def correct(
     bands = _cirrus_free(toa, gipp, valid=valid, wv_cm=atmosphere.wv_cm)
     lit = None
     if terrain is not None and ac.flags.dem_terrain_correction and _use_terrain(terrain, gipp):
-        lit = terrain_illumination(terrain, observation)
+        lit = terrain_illumination(terrain, observation.sun_zenith_deg, observation.sun_azimuth_deg)
     constants = gipp.ac.classic_constants
     brdf = lit is not None and ac.flags.brdf_correction and not too_snowy(scene_class, valid)
     not_ground = None if scene_class is None else np.isin(scene_class, NOT_GROUND_CLASSES)
