@@ -14,9 +14,10 @@ from scipy import ndimage
 from core.angles import angle_fields
 from core.atmosphere.lut import RadiativeTransferLut, load_lut
 from core.atmospheric_correction.aerosol import aot_map, aot_of_visibility
+from core.atmospheric_correction.correct import correct
 from core.atmospheric_correction.observation import Observation
 from core.atmospheric_correction.ozone import ozone_column
-from core.atmospheric_correction.retrieval import retrieve_atmosphere
+from core.atmospheric_correction.retrieval import AtmosphereRetrieval, retrieve_atmosphere
 from core.bands import BY_NAME
 from core.config.gipp import Gipp, load_gipp
 from core.product.aux_data import AuxData, read_aux
@@ -29,12 +30,15 @@ from core.simulate.scene import SceneSpec, SimulatedScene
 from core.simulate.spectra import END_MEMBERS, band_index
 
 BANDS = ("B02", "B04", "B8A", "B09", "B11", "B12")
+REAL_BANDS = BANDS[1:]
+BOA_BANDS = ("B04", "B8A", "B11", "B12")
 RESOLUTION = 60
 NODES = NodeGrid(aot=2, wv=3, elevation=2, view_zenith=1)
 REAL_NODES = NodeGrid(aot=2, wv=7, elevation=1, view_zenith=1)
 """Three WV nodes: the simulator's B09 gas transmittance is linear between them (< 0.05 cm)."""
 L2A = "l2a-real/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"
-CLOUDY = (3, 8, 9, 10)
+CLOUDY = (8, 9, 10)
+SHADOW = 3
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class Case:
 
     @property
     def clear_land(self) -> np.ndarray:
-        return np.isin(self.scene_class, (4, 5)) & np.isfinite(self.toa["B02"])
+        return np.isin(self.scene_class, (4, 5)) & np.isfinite(self.toa["B04"])
 
     @property
     def clear_forest(self) -> np.ndarray:
@@ -79,8 +83,10 @@ def _case_of(scene: SimulatedScene, latitude_deg: float = 45.0) -> Case:
         day_of_year=spec.sensing_time.timetuple().tm_yday, latitude_deg=latitude_deg,
     )  # fmt: skip
     scl = scene.scene_class[::f, ::f].copy()
-    # a 60 m pixel is cloudy when any of its 10 m pixels is
-    scl[np.isin(scene.scene_class.reshape(n, f, n, f), CLOUDY).any(axis=(1, 3))] = 9
+    # a 60 m pixel is cloud shadow, or cloudy, when any of its 10 m pixels is
+    blocks = scene.scene_class.reshape(n, f, n, f)
+    scl[(blocks == SHADOW).any(axis=(1, 3))] = SHADOW
+    scl[np.isin(blocks, CLOUDY).any(axis=(1, 3))] = 9
     cover = scene.extras.get("land_cover")
     return Case(
         toa={b: coarse(v, b) for b, v in scene.toa_reflectance.items()},
@@ -185,7 +191,8 @@ def _aot_within_target(case: Case, aot550: np.ndarray) -> float:
 
 def test_ddv_aot_within_target(rural_case: Case, gipp: Gipp, lut) -> None:
     """DDV with Sen2Cor's default ratios: >= 95 % of the forest pixels within 0.03 + 10 %
-    (measured 99 %, mean error -0.001, rms 0.013); the map is smoothed over 1 km."""
+    (measured 99 %, mean error -0.008, rms 0.015: the shadowed vegetation of the iteration
+    lowers it by 0.007); the map is smoothed over 1 km."""
     result = _retrieve(rural_case, gipp, lut)
     assert result.summary.aot_retrieval_method == "SEN2COR_DDV"
     assert result.summary.ddv_pixel_percentage >= gipp.ac.acl_prio_1.ac_min_ddv_area
@@ -201,7 +208,7 @@ def test_aerosol_type_auto_picks_the_simulated_type(
 ) -> None:
     """``Aerosol_Type = AUTO`` (blue double ratio over the reference pixels, Sen2Cor's default
     ratios): rural for the 6S continental scene, maritime for the maritime one, whose AOT550
-    then meets the target too (measured 100 % of the forest pixels, mean error -0.013; the rural
+    then meets the target too (measured 100 % of the forest pixels, mean error -0.009; the rural
     model on that scene is +0.10 off). Water vapour (APDA) within 0.2 cm on both."""
     gipp = load_gipp(overrides={"l2a.atmospheric_correction.look_up_tables.aerosol_type": "AUTO"})
     for case, expected in ((rural_case, "rural"), (maritime_case, "maritime")):
@@ -237,17 +244,20 @@ def test_constant_visibility_mode_and_water_vapour_over_water(rural_case: Case, 
     assert np.ptp(wv[0][inner]) > 0.0
 
 
-def test_aot_map_reproduces_a_plane_from_sparse_reference_pixels(gipp: Gipp) -> None:
-    """``VIS_Update_Mode = 1``: an AOT550 plane sampled at 3 % random reference pixels (the
-    triangulation range 5-20 % is left, so the box average runs first) is mapped back without
-    bias and within 0.003 wherever the 1 km smoothing box lies inside the grid (a plane is its
+@pytest.mark.parametrize("percentage", [3.0, 6.0])
+def test_aot_map_reproduces_a_plane_from_sparse_reference_pixels(
+    gipp: Gipp, percentage: float
+) -> None:
+    """``VIS_Update_Mode = 1``: an AOT550 plane sampled at 3 % random reference pixels is mapped
+    back without bias and within 0.003 wherever the 1 km smoothing box lies inside the grid,
+    by triangulation (DDV share within 5-20 %) or a box average first (outside): a plane is its
     own box mean; a 180 m cell's one or two samples sit up to 1 px off its centre, 0.0012 per
-    px of gradient). ``Ddv_Min_Cell_Percent`` 0 keeps every cell with a sample."""
+    px of gradient. ``Ddv_Min_Cell_Percent`` 0 keeps every cell with a sample."""
     rows, cols = np.mgrid[0:240, 0:240]
     plane = (0.1 + 0.0008 * rows + 0.0004 * cols).astype(np.float32)
     mask = np.random.default_rng(1).random(plane.shape) < 0.03
     every_cell = load_gipp(overrides={"ac.classic_constants.ddv_min_cell_percent": 0.0})
-    mapped = aot_map(plane, mask, gipp=every_cell, resolution=RESOLUTION, percentage=3.0)
+    mapped = aot_map(plane, mask, gipp=every_cell, resolution=RESOLUTION, percentage=percentage)
     inner = np.s_[40:-40, 40:-40]
     assert np.abs(mapped - plane)[inner].max() < 0.003
     assert abs(float((mapped - plane)[inner].mean())) < 0.0005
@@ -314,37 +324,59 @@ def test_ozone_from_the_real_aux_ecmwft_and_the_config(gipp: Gipp, lut, aux: Aux
 
 @pytest.fixture(scope="module")
 def real_case(shared_data: Path) -> Case:
-    """The upper-left 12 km of the real T29UNU L2A run forward (seven WV nodes: its WVP spans
-    0.2-2.6 cm and the B09 gas transmittance is far from linear over that range)."""
-    scene = simulate_from_l2a(shared_data / L2A, size=1200, bands=BANDS, nodes=REAL_NODES)
+    """The upper-left 24 km of the real T29UNU L2A run forward: the smallest corner with cloud
+    shadows (8 % of it; the tile has 10 %). Seven WV nodes: its WVP spans 0.2-2.6 cm and the B09
+    gas transmittance is far from linear over that range. No B02 (10 m, not needed)."""
+    scene = simulate_from_l2a(shared_data / L2A, size=2400, bands=REAL_BANDS, nodes=REAL_NODES)
     return _case_of(scene, latitude_deg=53.5)
 
 
+@pytest.fixture(scope="module")
+def real_retrieval(real_case: Case, gipp: Gipp, lut, aux: AuxData) -> AtmosphereRetrieval:
+    """The real product run forward, retrieved back with our defaults and its AUX files."""
+    return _retrieve(real_case, gipp, lut, aux=aux)
+
+
 def test_real_product_run_forward_gives_back_its_wv(
-    real_case: Case, gipp: Gipp, lut, aux: AuxData
+    real_case: Case, real_retrieval: AtmosphereRetrieval
 ) -> None:
-    """The real L2A's BOA, AOT and WVP through the simulator, retrieved back with our defaults
-    and its own AUX files: WV within 0.2 cm or 10 % on 95 % of its clear land (measured bias
-    -0.01 cm, 95th percentile 0.15 cm), ozone from its AUX_ECMWFT."""
-    result = _retrieve(real_case, gipp, lut, aux=aux)
+    """WV within 0.2 cm or 10 % on 95 % of the clear land (measured bias -0.02 cm), ozone from
+    the product's AUX_ECMWFT."""
     land = real_case.clear_land
-    wv_error = np.abs(result.wv_cm - real_case.wv_cm)[land]
+    wv_error = np.abs(real_retrieval.wv_cm - real_case.wv_cm)[land]
     assert np.quantile(wv_error / np.maximum(0.2, 0.1 * real_case.wv_cm[land]), 0.95) <= 1.0
-    assert result.summary.ozone_source == "AUX_ECMWFT"
+    assert real_retrieval.summary.ozone_source == "AUX_ECMWFT"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured about +0.05 (0.14 vs 0.09): 45 % of the pixels with B12 <= 0.05 have "
-    "red/B12 > 0.7, far from Sen2Cor's assumed 0.5 (the inversion at the true AOT is exact "
-    "within 3e-4)",
-)
-def test_real_product_run_forward_gives_back_its_aot(
-    real_case: Case, gipp: Gipp, lut, aux: AuxData
+def test_real_product_run_forward_gives_back_its_aot_and_boa(
+    real_case: Case, real_retrieval: AtmosphereRetrieval, gipp: Gipp, lut, aux: AuxData
 ) -> None:
-    """Issue target on the real product: mean AOT550 within 0.03 + 10 % of its AOT map."""
-    result = _retrieve(real_case, gipp, lut, aux=aux)
+    """Sen2Cor's AOT back from its own BOA run forward, and its BOA from ours.
+
+    The product's dark reference pixels do not follow red = 0.5 B12 (median 0.6; 0.75 below
+    B12 0.02): alone they give AOT 0.106 here. What sets Sen2Cor's 0.089 (visibility 103 km) is
+    the negative-reflectance iteration over all vegetation by NIR/red, cloud-shadowed vegetation
+    included (over the whole tile its 1 % ceiling is 0.084), down to the tables' 120 km.
+    Measured: 0.0905 against the product's 0.0894 on the clear land (0.074 without the 120 km
+    limit, 0.106 with the shadows labelled cloud). Tolerance 0.01: the product's AOT spans
+    0.084-0.102 over this corner. BOA within the L2A accuracy requirement 0.05 rho + 0.005
+    (RMSE per band, rho the band's mean; measured B04 0.0046, B8A 0.0105, B11 0.0022, B12
+    0.0009: the reference pixels here are 6 % of the pixels, so the AOT map is triangulated and
+    follows them, std 0.06, where the product's tile-wide 2.29 % gave one visibility).
+    """
     land = real_case.clear_land
     truth = float(real_case.aot550[land].mean())
-    assert result.summary.aot_retrieval_method == "SEN2COR_DDV"
-    assert float(result.aot550[land].mean()) == pytest.approx(truth, abs=0.03 + 0.1 * truth)
+    assert real_retrieval.summary.aot_retrieval_method == "SEN2COR_DDV"
+    assert float(real_retrieval.aot550[land].mean()) == pytest.approx(truth, abs=0.01)
+    boa = correct(
+        real_case.toa, real_case.observation, gipp=gipp, lut=lut,
+        elevation_m=real_case.elevation_m, aot550=real_retrieval.aot550,
+        wv_cm=real_retrieval.wv_cm, scene_class=real_case.scene_class,
+    ).boa  # fmt: skip
+    for band in BOA_BANDS:
+        truth_boa = real_case.boa[band][land]
+        rmse = float(np.sqrt(np.mean((boa[band][land] - truth_boa) ** 2)))
+        assert rmse <= 0.05 * float(truth_boa.mean()) + 0.005, (band, rmse)
+    unshadowed = np.where(real_case.scene_class == SHADOW, 9, real_case.scene_class)
+    no_shadow = _retrieve(replace(real_case, scene_class=unshadowed), gipp, lut, aux=aux)
+    assert float(no_shadow.aot550[land].mean()) > truth + 0.01

@@ -2,20 +2,27 @@
 
 Reference pixels: usable land with NDVI >= ``AC_Swir_Refl_Ndvi_Th`` whose B12 surface reflectance
 (at the start visibility) lies between ``AC_Swir_Refl_Lower_Th`` and ``AC_Ddv_Swir_Refl_Th1``; the
-upper limit is raised to ``Th2`` then ``Th3`` until they cover ``AC_Min_Ddv_Area`` % of the usable
+upper limit is raised to ``Th2`` then ``Th3`` until they cover ``AC_Min_Ddv_Area`` % of the valid
 pixels, then B11 with ``AC_Ddv_16um_Refl_Th1..3``. Per reference pixel the AOT is the one whose
 inversion gives ``rho(B04) = AC_Swir_22um_Red_Refl_Ratio * rho(B12)`` (Kaufman et al. 1997),
 both with the adjacency correction over ``Adj_Km``; with B11 the ratio is scaled by
 ``Th1(2.2) / Th1(1.6)`` (= 0.25: the two threshold sets imply rho(1.6) ~ 2 rho(2.2)). The AOT
-is then lowered until at most ``AC_Cut_Off_Aot_Iter_Vegetation`` of the reference pixels are
-negative in B04 (the water test, ``AC_Cut_Off_Aot_Iter_Water``, is not applied: its GIPP value
--0.005 is no share and its meaning is undocumented).
+is then lowered (the visibility raised, at most to the tables' 120 km) until at most
+``AC_Cut_Off_Aot_Iter_Vegetation`` of the scene's vegetation pixels are negative in B04. Sen2Cor's
+AC (ATCOR) tells vegetation by its NIR/red ratio (``AC_Vegetation_Index_Th``), not by the scene
+classification, so vegetation in cloud shadow counts: on T29UNU (60 % clouds, 10 % shadows) the
+shadowed vegetation sets Sen2Cor's AOT (103 km, 0.089; 1.2 % of its vegetation is negative in
+B04) well below what its reference pixels' red/SWIR fit alone gives (0.12-0.14: their red/B12
+is 0.6, not 0.5). The water test, ``AC_Cut_Off_Aot_Iter_Water``, is not applied: its GIPP value
+-0.005 is no share and its meaning is undocumented.
 
 ``VIS_Update_Mode = 1`` maps the reference AOTs: medians over :data:`MAP_M` cells; when the DDV
 share lies outside ``Ddv_Triangulation_Min/Max_Percent`` (Sen2Cor's ``itriang = 0``) first a
 normalised box average over the smoothing window; cells still empty are filled by Delaunay
 triangulation (Sen2Cor's ``itriang``), then a box filter of ``AC_Ddv_Smooting_Window`` km.
-``0`` keeps the scene median.
+``0`` keeps the scene median. (T29UNU, 2.29 % DDV, has one visibility: its AOT map varies by
+0.002 (std) over its clear land; a scene median below 5 % would follow it, but costs simulated
+scenes whose AOT varies 0.05-0.4 their accuracy.)
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ import numpy as np
 from scipy import interpolate, ndimage, spatial
 
 from core.atmosphere.lut import RadiativeTransferLut
-from core.atmospheric_correction.state_grid import StateGrid, subdivided
+from core.atmospheric_correction.state_grid import StateGrid
+from core.atmospheric_correction.terms import spanning_nodes
 from core.config.gipp import Gipp
 
 KOSCHMIEDER = 3.912
@@ -45,6 +53,10 @@ AOT_STEP = 0.05
 """Spacing of the AOT candidates between the table's nodes (inversion linear in between)."""
 SCL_USABLE = (4, 5, 7)
 """SCL codes searched for reference pixels: vegetation, not vegetated, unclassified."""
+SCL_GROUND = (3, *SCL_USABLE)
+"""SCL codes searched for the vegetation of the negative-reflectance iteration: the usable ones
+and cloud shadows (Sen2Cor's AC tests vegetation by NIR/red alone; T29UNU shows them counted).
+Not topographic shadows (2): Sen2Cor's AC lights them from the DEM, our retrieval inverts flat."""
 SCL_WATER = 6
 
 
@@ -63,7 +75,8 @@ def visibility_of_aot(aot550: float) -> float:
 
 def aot_nodes(lut: RadiativeTransferLut) -> np.ndarray:
     """The table's AOT nodes, each interval split into steps of at most :data:`AOT_STEP`."""
-    return subdivided(lut.axis("aot550"), AOT_STEP)
+    axis = lut.axis("aot550")
+    return spanning_nodes(axis, axis[0], axis[-1], AOT_STEP)
 
 
 @dataclass(frozen=True)
@@ -73,13 +86,13 @@ class Atmosphere:
     grid: StateGrid
     lut: RadiativeTransferLut
     wv_cm: np.ndarray | float
-    """Per geometry cell (``grid.cells``) or one value."""
+    """Per node (:meth:`StateGrid.node_mean`) or one value."""
     ozone_du: float
     environment: Mapping[str, np.ndarray]
     """Band -> adjacency-box mean of its TOA (``Adj_Km``); a band missing here: no adjacency."""
 
     def coefficients(self, aerosol: str, band: str, aot550: np.ndarray | float) -> np.ndarray:
-        """Inversion coefficients of ``band`` at ``aot550`` (nodes or cell values)."""
+        """Inversion coefficients of ``band`` at ``aot550`` (candidates or per-node values)."""
         return self.grid.coefficients(
             self.lut, aerosol, band, aot550=aot550, wv_cm=self.wv_cm, ozone_du=self.ozone_du
         )
@@ -120,16 +133,36 @@ def usable_pixels(valid: np.ndarray, scene_class: np.ndarray | None) -> np.ndarr
     return valid & np.isin(scene_class, SCL_USABLE)
 
 
+def vegetation_pixels(
+    red: np.ndarray,
+    nir: np.ndarray,
+    *,
+    gipp: Gipp,
+    valid: np.ndarray,
+    scene_class: np.ndarray | None,
+) -> np.ndarray:
+    """Vegetation of the negative-reflectance iteration: ground pixels (:data:`SCL_GROUND`)
+    whose NIR/red reflectance ratio exceeds ``AC_Vegetation_Index_Th`` (ATCOR's vegetation
+    index, which separates vegetation from soil and sand)."""
+    ground = valid if scene_class is None else valid & np.isin(scene_class, SCL_GROUND)
+    with np.errstate(invalid="ignore"):
+        return ground & (nir > gipp.ac.acl_prio_2.ac_vegetation_index_th * red)
+
+
 def select_ddv(
     swir_reflectance: dict[str, np.ndarray],
     *,
     gipp: Gipp,
     usable: np.ndarray,
+    valid: np.ndarray,
     ndvi: np.ndarray,
 ) -> DdvSelection | None:
     """Reference pixels by Sen2Cor's threshold sequence (module docs); ``None`` when too few.
 
-    ``swir_reflectance`` holds B12 and/or B11 surface reflectance at the start visibility.
+    ``swir_reflectance`` holds B12 and/or B11 surface reflectance at the start visibility; the
+    reference pixels are searched in ``usable`` and counted in % of ``valid`` (Sen2Cor's QI
+    percentages are shares of the valid pixels: T29UNU reports 2.29 %, we count 3.5 % of its
+    valid pixels at 60 m and 12 % of its clear land).
     """
     prio1, prio2 = gipp.ac.acl_prio_1, gipp.ac.acl_prio_2
     th22 = (prio2.ac_ddv_swir_refl_th1, prio2.ac_ddv_swir_refl_th2, prio2.ac_ddv_swir_refl_th3)
@@ -137,8 +170,8 @@ def select_ddv(
     ratio22 = prio1.ac_swir_22um_red_refl_ratio
     options = (("B12", th22, ratio22), ("B11", th16, ratio22 * th22[0] / th16[0]))
     candidates = usable & (ndvi >= prio2.ac_swir_refl_ndvi_th)
-    n_usable = int(usable.sum())
-    if n_usable == 0:
+    n_valid = int(valid.sum())
+    if not usable.any():
         return None
     for band, thresholds, ratio in options:
         if band not in swir_reflectance:
@@ -147,7 +180,7 @@ def select_ddv(
         dark = candidates & (rho >= prio1.ac_swir_refl_lower_th)
         for upper in thresholds:
             mask = dark & (rho <= upper)
-            percentage = 100.0 * int(mask.sum()) / n_usable
+            percentage = 100.0 * int(mask.sum()) / n_valid
             if percentage >= prio1.ac_min_ddv_area:
                 return DdvSelection(mask, band, ratio, upper, percentage)
     return None
@@ -208,11 +241,12 @@ def negative_reflectance_limit(
     vegetation: np.ndarray,
 ) -> np.ndarray:
     """``aot`` lowered until at most ``AC_Cut_Off_Aot_Iter_Vegetation`` of ``vegetation`` is
-    negative in B04.
+    negative in B04, but not below the AOT of the largest visibility of Sen2Cor's tables.
 
-    Per pixel the AOT at which its B04 reflectance reaches 0 is its ceiling (pixels negative at
-    any AOT, or positive at every AOT, set none); the map is lowered by the excess over the
-    ceilings at that share, which is what raising the visibility step by step converges to.
+    Per pixel the AOT at which its B04 reflectance reaches 0 is its ceiling (the lowest AOT
+    node for a pixel negative at every AOT, the highest for one positive at every AOT); the map
+    is lowered by the excess over the ceilings at that share, which is what raising the
+    visibility step by step converges to.
     """
     if not vegetation.any():
         return aot
@@ -222,11 +256,19 @@ def negative_reflectance_limit(
         toa["B04"], coefficients, toa["B04"], coefficients, nodes,
         environment=atmosphere.pair("B04", "B04"), ratio=0.0, mask=vegetation, clamp=False,
     )  # fmt: skip
+    unbracketed = vegetation & ~np.isfinite(ceiling)
+    if unbracketed.any():
+        clearest = atmosphere.grid.reflectance(
+            toa["B04"], coefficients, nodes, nodes[0], mask=unbracketed,
+            environment=atmosphere.environment.get("B04"),
+        )  # fmt: skip
+        ceiling[unbracketed] = np.where(clearest[unbracketed] < 0.0, nodes[0], nodes[-1])
     excess = (aot - ceiling)[vegetation & np.isfinite(ceiling)]
     if excess.size == 0:
         return aot
     drop = float(np.quantile(excess, 1.0 - gipp.ac.acl_prio_1.ac_cut_off_aot_iter_vegetation))
-    return np.maximum(aot - max(drop, 0.0), 0.0).astype(np.float32)
+    floor = np.minimum(aot, aot_of_visibility(VISIBILITY_RANGE_KM[1]))
+    return np.maximum(aot - max(drop, 0.0), floor).astype(np.float32)
 
 
 def _block_medians(values: np.ndarray, mask: np.ndarray, factor: int) -> np.ndarray:

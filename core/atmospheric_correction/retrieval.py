@@ -29,6 +29,7 @@ from core.atmospheric_correction.aerosol import (
     pixel_aot,
     select_ddv,
     usable_pixels,
+    vegetation_pixels,
     visibility_of_aot,
 )
 from core.atmospheric_correction.observation import Observation
@@ -118,7 +119,7 @@ def retrieve_atmosphere(
         for name, values in bands.items()
         if name in RETRIEVAL_BANDS
     }
-    prior_wv = wv_start if wv_cm is None else grid.cell_mean(wv_cm)
+    prior_wv = wv_start if wv_cm is None else grid.node_mean(wv_cm)
     prior = Atmosphere(grid, lut, prior_wv, ozone, environment)
     scene = _SceneMasks.build(
         bands,
@@ -143,13 +144,13 @@ def retrieve_atmosphere(
         wv_map = np.full(shape, wv_start, dtype=np.float32)
     else:
         wv_px = apda(
-            bands, prior, aerosol, grid.cell_mean(prior_aot), mask=scene.land | scene.water
+            bands, prior, aerosol, grid.node_mean(prior_aot), mask=scene.land | scene.water
         )
         wv_map = water_vapour_map(
             wv_px, gipp=gipp, resolution=observation.resolution,
             land=scene.land, water=scene.water, fallback_cm=wv_start,
         )  # fmt: skip
-    atmosphere = Atmosphere(grid, lut, grid.cell_mean(wv_map), ozone, environment)
+    atmosphere = Atmosphere(grid, lut, grid.node_mean(wv_map), ozone, environment)
 
     ddv_visibility, ddv_percentage, ddv_range = float("nan"), 0.0, float("nan")
     if aot550 is not None:
@@ -166,7 +167,7 @@ def retrieve_atmosphere(
                 percentage=selection.percentage,
             )  # fmt: skip
             aot = negative_reflectance_limit(
-                bands, atmosphere, aerosol, aot, gipp=gipp, vegetation=selection.mask
+                bands, atmosphere, aerosol, aot, gipp=gipp, vegetation=scene.vegetation
             )
             method = "SEN2COR_DDV"
             ddv_visibility = visibility_of_aot(float(np.median(aot_px[selection.mask])))
@@ -232,11 +233,14 @@ def _aerosol_type(
 
 @dataclass(frozen=True)
 class _SceneMasks:
-    """Land, water and the dark reference pixels; water from the SCL when given, else where the
-    SWIR reflectance at the start visibility is below ``AC_Swir_Refl_Lower_Th``."""
+    """Land, water, vegetation and the dark reference pixels (reflectance at the start
+    visibility); water from the SCL when given, else where the SWIR reflectance is below
+    ``AC_Swir_Refl_Lower_Th``."""
 
     land: np.ndarray
     water: np.ndarray
+    vegetation: np.ndarray
+    """Vegetation of the negative-reflectance iteration (:func:`.aerosol.vegetation_pixels`)."""
     ddv: DdvSelection | None
 
     @classmethod
@@ -267,8 +271,12 @@ class _SceneMasks:
             water = np.zeros_like(valid)
         land = usable & ~water
         if not nir_band or "B04" not in toa or not swir:
-            return cls(land, water, None)
+            return cls(land, water, np.zeros_like(valid), None)
         red, nir = rho("B04"), rho(nir_band)
+        vegetation = vegetation_pixels(
+            red, nir, gipp=gipp, valid=valid & ~water, scene_class=scene_class
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             ndvi = np.nan_to_num((nir - red) / (nir + red), nan=-1.0)
-        return cls(land, water, select_ddv(swir_rho, gipp=gipp, usable=land, ndvi=ndvi))
+        ddv = select_ddv(swir_rho, gipp=gipp, usable=land, valid=valid, ndvi=ndvi)
+        return cls(land, water, vegetation, ddv)

@@ -1,9 +1,12 @@
-"""Per-pixel Lambertian inversion without a table look-up per pixel.
+"""Per-pixel Lambertian inversion for the retrievals, without a table look-up per pixel.
 
-The 6S table is evaluated once on a coarse node grid: geometry cells of about :data:`CELL_M`
-(sun and view angles vary by < 0.05 deg per km across a tile), the table's own elevation nodes
-spanning the scene, and a list of atmospheric states (AOT550 or water-vapour candidates). Each
-node keeps four numbers: those of the inversion of :class:`core.atmosphere.lut.LutTerms`::
+The 6S table is evaluated once on a coarse node grid: the pixel nodes of
+:func:`.terms.node_positions` about :data:`NODE_SPACING_M` apart (sun and view angles vary by
+< 0.05 deg per km across a tile; the angles at the nodes from :func:`.terms.sample_observation`),
+the table's elevation nodes spanning the scene (:func:`.terms.spanning_nodes`), and a list of
+atmospheric states (AOT550 or water-vapour candidates), which :mod:`.terms` (the correction's
+grid, one state per pixel) has no axis for. Each node keeps four numbers: those of the inversion
+of :class:`core.atmosphere.lut.LutTerms`::
 
     y = a * toa - b,  rho = y / (1 + S * y)   with  a = 1/(Tg T_down T_up),  b = path/(T_down T_up)
 
@@ -11,7 +14,7 @@ and the adjacency ratio ``q = T_dif_up / T_dir_up``: with the environment TOA (t
 ``Adj_Km``, :mod:`core.atmospheric_correction.adjacency`) the pixel's reflectance is ATCOR's
 ``rho + q (rho - rho_env)`` (first order of the simulator's and 6S's forward model, whose
 environment term is ``rho_env T_dif_up``). A numba kernel interpolates them per pixel (bilinear
-between cell centres, linear between elevation nodes; ``ln a`` as the table interpolates its
+between nodes, linear between elevation nodes; ``ln a`` as the table interpolates its
 transmittances in logarithm) and either evaluates the surface reflectance at a per-pixel state
 or finds the state at which two bands balance, ``rho_a = k * rho_b + c`` (DDV: red = 0.5 SWIR;
 APDA: B09 = B8A).
@@ -19,47 +22,41 @@ APDA: B09 = B8A).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
+from scipy import ndimage
 
 from core.atmosphere.lut import RadiativeTransferLut
-from core.atmospheric_correction.observation import AngleField, Observation
+from core.atmospheric_correction.observation import Observation
+from core.atmospheric_correction.terms import (
+    ELEVATION_STEP_M,
+    node_positions,
+    sample_observation,
+    spanning_nodes,
+)
 
-CELL_M = 1500.0
-"""Geometry cell size (m): MSI view zenith changes by ~0.04 deg/km across the swath and the sun
-by less, so a cell's mean angles stand for all its pixels within 0.05 deg."""
+NODE_SPACING_M = 1500.0
+"""Node spacing: MSI view zenith changes by ~0.04 deg/km across the swath and the sun by less,
+so bilinear angles between nodes this far apart are within 0.05 deg."""
 N_COEFFICIENTS = 4
 """``ln a``, ``b``, ``S``, ``q`` (module docstring)."""
-MAX_CELLS = 48
-"""At most this many cells per axis (a whole 110 km tile: 2.3 km cells, still < 0.1 deg)."""
-
-
-def _cell_mean(field: AngleField, shape: tuple[int, int], block: int) -> np.ndarray:
-    """NaN-aware mean of ``field`` over ``block`` x ``block`` cells (edge cells partial)."""
-    values = np.broadcast_to(np.asarray(field, dtype=np.float64), shape)
-    ny, nx = -(-shape[0] // block), -(-shape[1] // block)
-    padded = np.full((ny * block, nx * block), np.nan)
-    padded[: shape[0], : shape[1]] = values
-    blocks = padded.reshape(ny, block, nx, block)
-    finite = np.isfinite(blocks)
-    count = finite.sum(axis=(1, 3))
-    total = np.where(finite, blocks, 0.0).sum(axis=(1, 3))
-    mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    overall = np.nanmean(values) if np.isfinite(values).any() else 0.0
-    return np.where(np.isfinite(mean), mean, overall)
+MAX_NODES = 48
+"""At most this many nodes per axis (a whole 110 km tile: 2.3 km apart, still < 0.1 deg)."""
 
 
 @dataclass(frozen=True)
 class StateGrid:
-    """Geometry cells and elevation nodes of one working grid (see the module docstring)."""
+    """Pixel nodes and elevation nodes of one working grid (see the module docstring)."""
 
     observation: Observation
     shape: tuple[int, int]
-    block: int
-    """Working-grid pixels per cell side."""
+    step: int
+    """Working-grid pixels between nodes (all but the last interval)."""
+    rows: np.ndarray
+    """float64 pixel row of each node row (:func:`.terms.node_positions`)."""
+    cols: np.ndarray
     elevation_m: np.ndarray
     """float32 elevation of every pixel (m)."""
     levels_m: np.ndarray
@@ -78,29 +75,45 @@ class StateGrid:
         max_sun_zenith_deg: float,
         max_view_zenith_deg: float,
     ) -> StateGrid:
-        """Cells of about :data:`CELL_M` over ``shape``; geometry clamped as Sen2Cor does."""
-        cell_px = max(1, round(CELL_M / observation.resolution))
-        block = max(cell_px, -(-max(shape) // MAX_CELLS))
+        """Nodes about :data:`NODE_SPACING_M` apart over ``shape``; geometry clamped as Sen2Cor
+        does."""
+        spacing = max(1, round(NODE_SPACING_M / observation.resolution))
+        step = max(spacing, -(-(max(shape) - 1) // (MAX_NODES - 1)))
         z = np.asarray(elevation_m, dtype=np.float32)
         z = np.full(shape, float(z), np.float32) if z.ndim == 0 else np.ascontiguousarray(z)
         z = np.where(np.isfinite(z), z, np.nanmean(z) if np.isfinite(z).any() else 0.0)
-        nodes = lut.axis("elevation_km") * 1000.0
-        lo = int(np.searchsorted(nodes, float(z.min()), side="right")) - 1
-        hi = int(np.searchsorted(nodes, float(z.max()), side="left"))
-        levels = nodes[max(lo, 0) : min(max(hi, lo + 1), nodes.size - 1) + 1]
+        levels = spanning_nodes(
+            lut.axis("elevation_km") * 1000.0, float(z.min()), float(z.max()), ELEVATION_STEP_M
+        )
         return cls(
-            observation, shape, block, z.astype(np.float32), levels.astype(np.float64),
+            observation, shape, step, node_positions(shape[0], step),
+            node_positions(shape[1], step), z.astype(np.float32), levels,
             max_sun_zenith_deg, max_view_zenith_deg,
         )  # fmt: skip
 
     @property
-    def cells(self) -> tuple[int, int]:
-        """Number of cell rows and columns."""
-        return -(-self.shape[0] // self.block), -(-self.shape[1] // self.block)
+    def nodes(self) -> tuple[int, int]:
+        """Number of node rows and columns."""
+        return self.rows.size, self.cols.size
 
-    def cell_mean(self, field: np.ndarray | float) -> np.ndarray:
-        """Mean of a working-grid field (or a scalar) per cell, shape :attr:`cells`."""
-        return _cell_mean(field, self.shape, self.block)
+    def node_mean(self, field: np.ndarray | float) -> np.ndarray:
+        """A working-grid field (or a scalar) at the nodes, shape :attr:`nodes`: its NaN-aware
+        mean over a node-spacing box around each node (the mean of all finite pixels where
+        the box has none)."""
+        if np.ndim(field) == 0:
+            return np.full(self.nodes, float(np.asarray(field)))
+        values = np.broadcast_to(np.asarray(field, dtype=np.float64), self.shape)
+        finite = np.isfinite(values)
+        size = min(self.step, *self.shape)
+        weight = ndimage.uniform_filter(finite.astype(np.float64), size, mode="nearest")
+        total = ndimage.uniform_filter(np.where(finite, values, 0.0), size, mode="nearest")
+        at = np.ix_(self._pixels(self.rows, 0), self._pixels(self.cols, 1))
+        overall = float(values[finite].mean()) if finite.any() else 0.0
+        return np.where(weight[at] > 1e-9, total[at] / np.maximum(weight[at], 1e-12), overall)
+
+    def _pixels(self, nodes: np.ndarray, axis: int) -> np.ndarray:
+        """Pixel indices of ``nodes`` (a one-pixel axis has a second node beyond it)."""
+        return np.minimum(nodes, self.shape[axis] - 1).astype(np.int64)
 
     def coefficients(
         self,
@@ -112,22 +125,25 @@ class StateGrid:
         wv_cm: np.ndarray | float,
         ozone_du: float,
     ) -> np.ndarray:
-        """``[cell row, cell col, level, node, (ln a, b, S, q)]`` of ``band``.
+        """``[node row, node col, level, state, (ln a, b, S, q)]`` of ``band``.
 
-        ``aot550`` and ``wv_cm`` broadcast to ``(cell rows, cell cols, node)``: a node axis of
-        candidate states and/or per-cell values.
+        ``aot550`` and ``wv_cm`` broadcast to ``(node rows, node cols, state)``: a state axis of
+        candidates and/or per-node values (:meth:`node_mean`).
         """
-        obs = self.observation
+        obs = sample_observation(
+            self.observation, self._pixels(self.rows, 0), self._pixels(self.cols, 1)
+        )
         view_zenith, _ = obs.view_angles(band)
-        sun = np.minimum(self.cell_mean(obs.sun_zenith_deg), self.max_sun_zenith_deg)
-        view = np.minimum(self.cell_mean(view_zenith), self.max_view_zenith_deg)
-        azimuth = self.cell_mean(obs.relative_azimuth_deg(band))
-        cell = (slice(None), slice(None), None, None)
+        field = np.zeros(self.nodes)
+        sun = np.minimum(field + obs.sun_zenith_deg, self.max_sun_zenith_deg)
+        view = np.minimum(field + view_zenith, self.max_view_zenith_deg)
+        azimuth = field + obs.relative_azimuth_deg(band)
+        node = (slice(None), slice(None), None, None)
         aot, wv = _node_states(aot550), _node_states(wv_cm)
         terms = lut.interpolate(
             obs.sensor, aerosol, band,
-            sun_zenith_deg=sun[cell], view_zenith_deg=view[cell],
-            relative_azimuth_deg=azimuth[cell], aot550=aot,
+            sun_zenith_deg=sun[node], view_zenith_deg=view[node],
+            relative_azimuth_deg=azimuth[node], aot550=aot,
             elevation_m=self.levels_m[None, None, :, None], wv_cm=wv, ozone_du=ozone_du,
             clamp=True,
         )  # fmt: skip
@@ -141,7 +157,7 @@ class StateGrid:
             ),
             axis=-1,
         )
-        shape = (*self.cells, self.levels_m.size, out.shape[3], N_COEFFICIENTS)
+        shape = (*self.nodes, self.levels_m.size, out.shape[3], N_COEFFICIENTS)
         return np.ascontiguousarray(np.broadcast_to(out, shape), dtype=np.float64)
 
     def reflectance(
@@ -163,8 +179,9 @@ class StateGrid:
         out = np.full(self.shape, np.nan, dtype=np.float32)
         _reflectance_kernel(
             np.ascontiguousarray(toa, dtype=np.float32), _environment(toa, environment),
-            np.ascontiguousarray(state_map), self._mask(toa, mask), self.elevation_m, self.block,
-            self.levels_m, coefficients, np.asarray(nodes, dtype=np.float64), out,
+            np.ascontiguousarray(state_map), self._mask(toa, mask), self.elevation_m,
+            self.rows, self.cols, self.step, self.levels_m, coefficients,
+            np.asarray(nodes, dtype=np.float64), out,
         )  # fmt: skip
         return out
 
@@ -195,7 +212,8 @@ class StateGrid:
             np.ascontiguousarray(toa_a, dtype=np.float32), _environment(toa_a, environment[0]),
             np.ascontiguousarray(toa_b, dtype=np.float32), _environment(toa_b, environment[1]),
             float(ratio), float(offset), clamp, mask,
-            self.elevation_m, self.block, self.levels_m, coefficients_a, coefficients_b,
+            self.elevation_m, self.rows, self.cols, self.step, self.levels_m,
+            coefficients_a, coefficients_b,
             np.asarray(nodes, dtype=np.float64), out,
         )  # fmt: skip
         return out
@@ -205,15 +223,6 @@ class StateGrid:
         return np.ascontiguousarray(finite if mask is None else finite & mask)
 
 
-def subdivided(axis: np.ndarray, step: float) -> np.ndarray:
-    """The nodes of ``axis`` with each interval split into steps of at most ``step``."""
-    parts = [
-        np.linspace(a, b, max(1, int(np.ceil((b - a) / step - 1e-9))) + 1)[:-1]
-        for a, b in itertools.pairwise(axis)
-    ]
-    return np.concatenate([*parts, axis[-1:]])
-
-
 def _environment(toa: np.ndarray, environment: np.ndarray | None) -> np.ndarray:
     """The environment TOA for the kernels (the pixel itself: no adjacency correction)."""
     source = toa if environment is None else environment
@@ -221,7 +230,8 @@ def _environment(toa: np.ndarray, environment: np.ndarray | None) -> np.ndarray:
 
 
 def _node_states(values: np.ndarray | float) -> np.ndarray:
-    """``(rows, cols, 1, node)`` from a scalar, a node vector, a cell map or a cell x node array."""
+    """``(rows, cols, 1, state)`` from a scalar, a state vector, a node map or a node x state
+    array."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim <= 1:
         return np.reshape(array, (1, 1, 1, -1))
@@ -229,14 +239,18 @@ def _node_states(values: np.ndarray | float) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _position(shape, i, j, block, z, levels, out):  # noqa: PLR0917
-    """Lower cell row/column/level of pixel ``(i, j)`` and their weights, into ``out[6]``."""
-    ny, nx, nlev = shape[0], shape[1], levels.size
-    fy = min(max((i + 0.5) / block - 0.5, 0.0), ny - 1.0)
-    fx = min(max((j + 0.5) / block - 0.5, 0.0), nx - 1.0)
-    out[0] = min(int(fy), max(ny - 2, 0))
-    out[1] = min(int(fx), max(nx - 2, 0))
-    out[3], out[4] = fy - out[0], fx - out[1]
+def _lower(nodes, step, x):
+    """Lower node of ``x`` on ``nodes`` (``step`` apart but the last interval) and its weight."""
+    k = min(int(x / step), nodes.size - 2)
+    return k, min(max((x - nodes[k]) / (nodes[k + 1] - nodes[k]), 0.0), 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _position(rows, cols, step, i, j, z, levels, out):  # noqa: PLR0917
+    """Lower node row/column/level of pixel ``(i, j)`` and their weights, into ``out[6]``."""
+    nlev = levels.size
+    out[0], out[3] = _lower(rows, step, i)
+    out[1], out[4] = _lower(cols, step, j)
     out[2], out[5] = 0.0, 0.0
     if nlev > 1:
         zc = min(max(z, levels[0]), levels[-1])
@@ -246,7 +260,8 @@ def _position(shape, i, j, block, z, levels, out):  # noqa: PLR0917
 
 @njit(cache=True, nogil=True)
 def _node_coefficients(coefficients, position, node, out):
-    """The coefficients of one node at a pixel's ``position``: trilinear over cells and levels."""
+    """The coefficients of one state at a pixel's ``position``: trilinear over nodes and
+    levels."""
     i0, j0, k0 = int(position[0]), int(position[1]), int(position[2])
     wy, wx, wz = position[3], position[4], position[5]
     out[:] = 0.0
@@ -284,7 +299,9 @@ def _surface(toa, environment, coefficients, position, node, c):  # noqa: PLR091
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _reflectance_kernel(toa, env, state, mask, z, block, levels, coefficients, nodes, out):  # noqa: PLR0917
+def _reflectance_kernel(  # noqa: PLR0917 - numba kernels take positional arguments
+    toa, env, state, mask, z, rows, cols, step, levels, coefficients, nodes, out
+):
     """Surface reflectance at a per-pixel state, linear between the bracketing nodes."""
     n_nodes = nodes.size
     for i in prange(toa.shape[0]):
@@ -293,7 +310,7 @@ def _reflectance_kernel(toa, env, state, mask, z, block, levels, coefficients, n
         for j in range(toa.shape[1]):
             if not mask[i, j]:
                 continue
-            _position(coefficients.shape, i, j, block, z[i, j], levels, position)
+            _position(rows, cols, step, i, j, z[i, j], levels, position)
             t, e = toa[i, j], env[i, j]
             if n_nodes == 1:
                 out[i, j] = _surface(t, e, coefficients, position, 0, c)
@@ -308,8 +325,8 @@ def _reflectance_kernel(toa, env, state, mask, z, block, levels, coefficients, n
 
 @njit(cache=True, nogil=True, parallel=True)
 def _balance_kernel(  # noqa: PLR0917 - numba kernels take positional arguments
-    toa_a, env_a, toa_b, env_b, ratio, offset, clamp, mask, z, block, levels, coeff_a, coeff_b,
-    nodes, out,
+    toa_a, env_a, toa_b, env_b, ratio, offset, clamp, mask, z, rows, cols, step, levels,
+    coeff_a, coeff_b, nodes, out,
 ):  # fmt: skip
     """State where ``rho_a - ratio * rho_b - offset`` changes sign (:meth:`StateGrid.balance`):
     bisection over the nodes between the two ends, then linear between the bracketing pair."""
@@ -320,7 +337,7 @@ def _balance_kernel(  # noqa: PLR0917 - numba kernels take positional arguments
         for j in range(toa_a.shape[1]):
             if not mask[i, j]:
                 continue
-            _position(coeff_a.shape, i, j, block, z[i, j], levels, position)
+            _position(rows, cols, step, i, j, z[i, j], levels, position)
             ta, ea, tb, eb = toa_a[i, j], env_a[i, j], toa_b[i, j], env_b[i, j]
             low, high = 0, n_nodes - 1
             f_low = (

@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from core.atmosphere.lut import RadiativeTransferLut
 from core.atmospheric_correction.aerosol import Atmosphere
-from core.atmospheric_correction.state_grid import subdivided
+from core.atmospheric_correction.terms import spanning_nodes
 from core.config.gipp import Gipp
 
 WINDOW_BAND = "B8A"
@@ -27,7 +27,8 @@ WV_STEP = 0.1
 
 def wv_nodes(lut: RadiativeTransferLut) -> np.ndarray:
     """The table's water-vapour nodes, each interval split into steps of at most :data:`WV_STEP`."""
-    return subdivided(lut.axis("wv_cm"), WV_STEP)
+    axis = lut.axis("wv_cm")
+    return spanning_nodes(axis, axis[0], axis[-1], WV_STEP)
 
 
 def apda_available(toa: dict[str, np.ndarray]) -> bool:
@@ -39,18 +40,19 @@ def apda(
     toa: dict[str, np.ndarray],
     atmosphere: Atmosphere,
     aerosol: str,
-    aot_cells: np.ndarray,
+    aot550: np.ndarray,
     *,
     mask: np.ndarray,
 ) -> np.ndarray:
-    """Water vapour (cm) of each pixel of ``mask`` (NaN elsewhere); AOT550 per geometry cell."""
+    """Water vapour (cm) of each pixel of ``mask`` (NaN elsewhere); ``aot550`` per grid node
+    (:meth:`.state_grid.StateGrid.node_mean`)."""
     nodes = wv_nodes(atmosphere.lut)
     grid = atmosphere.grid
 
     def coefficients(band: str) -> np.ndarray:
         return grid.coefficients(
             atmosphere.lut, aerosol, band,
-            aot550=aot_cells, wv_cm=nodes, ozone_du=atmosphere.ozone_du,
+            aot550=aot550, wv_cm=nodes, ozone_du=atmosphere.ozone_du,
         )  # fmt: skip
 
     return grid.balance(
