@@ -13,26 +13,47 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import numpy as np
+from rasterio.windows import Window
 from scipy import ndimage
 
-from core.atmosphere.lut import load_lut
-from core.atmospheric_correction import Observation, correct
-from core.atmospheric_correction.cirrus import CIRRUS_BAND
+from core.atmosphere.lut import RadiativeTransferLut, load_lut
+from core.atmospheric_correction import Observation
+from core.atmospheric_correction.adjacency import box_width_px
+from core.atmospheric_correction.brdf import too_snowy
+from core.atmospheric_correction.cirrus import CIRRUS_BAND, CirrusRemoval
+from core.atmospheric_correction.correct import (
+    CorrectionPlan,
+    correct_window,
+    fit_cirrus_removal,
+    not_ground_mask,
+    plan_correction,
+    use_terrain,
+)
+from core.atmospheric_correction.retrieval import AtmosphereRetrieval, retrieve_atmosphere
 from core.bands import BAND_NAMES
 from core.config.gipp import Gipp
 from core.config.options import ProcessingOptions
 from core.errors import InputError, NotAvailableError
 from core.io import storage
+from core.io.block_reader import strip_windows
+from core.io.block_writer import EncodePool, run_each
+from core.product.band_cache import decode_bands
 from core.product.cloud_product import CloudProduct, write_cloud_product
+from core.product.encoded_layers import EncodedLayers, EncodedRasters
 from core.product.l1c import L1CProduct, open_l1c
 from core.product.l2a import L2ALayers, L2AWriteOptions, write_l2a_product
 from core.product.l2a_metadata import AuxiliaryReferences
+from core.product.l2a_quality import AtmosphereSummary
 from core.product.l2a_rasters import BOA_BANDS
 from core.product.metadata import ProcessingBaseline
 from core.resample import block_mean
@@ -40,9 +61,11 @@ from core.scene_classification import classify
 from core.scene_classification.aux_maps import load_sc_aux
 from core.scene_classification.classify import CLASSIC_BANDS
 from core.scene_classification.morphology import downsample_scene_class
+from core.stac.assets import TCI_BANDS
 from core.terrain.dem import Dem, load_dem
 from core.terrain.dem_tiles import grid_lonlat_bounds
 from core.terrain.geometry import TerrainGeometry, terrain_geometry
+from core.terrain.illumination import TerrainIllumination, terrain_illumination
 
 QLT_NODATA_LAYERS = ("QT_NODATA_PIXELS",)
 """L1C quality-mask layers that make a pixel NO_DATA under ``Handle_L1C_QLT_Mask``."""
@@ -97,14 +120,62 @@ def process_product(
     output_dir = options.output_dir or _default_output_dir(input_uri)
     report(0.0, "reading L1C metadata")
     l1c = open_l1c(input_uri)
-    write_options = _write_options(options, gipp)
-    layers = None
-    if not options.cr_only:
-        layers = l2a_layers(l1c, options, gipp, write_options.resolutions, progress=report)
-    report(0.8, "writing L2A product")
-    product = write_l2a_product(l1c, output_dir, layers=layers, options=write_options)
+    settings = write_options(options, gipp)
+    if options.cr_only:
+        return write_l2a_product(l1c, output_dir, layers=None, options=settings)
+    with workspace(l1c, options, settings.threads, report) as space:
+        layers = l2a_layers(
+            space.l1c, options, gipp, settings.resolutions, progress=report, workspace=space
+        )
+        report(0.8, "writing L2A product")
+        product = write_l2a_product(space.l1c, output_dir, layers=layers, options=settings)
     report(1.0, "done")
     return product
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Scratch of one run: the decoded L1C bands, the threads, the encoded output layers."""
+
+    l1c: L1CProduct
+    """The product, reading its decoded band copies (``decode_bands``)."""
+    folder: Path
+    executor: Executor
+    """Threads decoding and correcting bands (GDAL and the numba kernels release the GIL)."""
+    encoded: EncodedLayers
+
+
+@contextmanager
+def workspace(
+    l1c: L1CProduct,
+    options: ProcessingOptions,
+    threads: int,
+    progress: ProgressCallback | None = None,
+) -> Iterator[Workspace]:
+    """A scratch folder (under ``--work_dir`` when given) deleted on exit, whatever happens.
+
+    Without the atmospheric correction (``--sc_only``) the bands are read once anyway, so they
+    are not decoded ahead.
+    """
+    with (
+        tempfile.TemporaryDirectory(prefix="sen2cloud-", dir=options.work_dir) as folder,
+        ThreadPoolExecutor(threads, thread_name_prefix="sen2cloud-band") as executor,
+        EncodePool(threads, max_pending=ENCODE_PENDING_PER_THREAD * threads) as pool,
+    ):
+        scratch = Path(folder)
+        if not options.sc_only:
+            (progress or _ignore)(0.02, "decoding the L1C bands")
+        decoded = l1c if options.sc_only else decode_bands(l1c, scratch, executor)
+        encoded = EncodedLayers(l1c.metadata.grids, scratch, pool=pool)
+        try:
+            yield Workspace(decoded, scratch, executor, encoded)
+        finally:
+            encoded.close()
+
+
+ENCODE_PENDING_PER_THREAD: Final = 8
+"""Windows queued per encoder thread before a strip's producer waits (bounds the memory of
+windows not yet stored: a 10 m band strip is ~25 MB)."""
 
 
 @dataclass(frozen=True)
@@ -145,20 +216,36 @@ def process_scene(
     report = progress or _ignore
     report(0.0, "reading L1C metadata")
     l1c = open_l1c(input_uri)
-    write_options = _write_options(options, gipp)
-    layers = l2a_layers(l1c, options, gipp, write_options.resolutions, progress=report)
+    settings = write_options(options, gipp)
+    with workspace(l1c, options, settings.threads, report) as space:
+        layers = l2a_layers(
+            space.l1c, options, gipp, settings.resolutions, progress=report, workspace=space
+        )
+        result = write_scene(
+            space.l1c, layers, input_uri, outputs, settings=settings, report=report
+        )
+    report(1.0, "done")
+    return result
+
+
+def write_scene(
+    l1c: L1CProduct,
+    layers: L2ALayers,
+    input_uri: str,
+    outputs: SceneOutputs,
+    *,
+    settings: L2AWriteOptions,
+    report: ProgressCallback,
+) -> SceneResult:
+    """The SAFE product (when asked) and the cloud product of ``layers``."""
     generated = datetime.now(UTC)
     safe_uri = None
     if outputs.safe_dir is not None:
-        report(0.7, "writing L2A SAFE product")
+        report(0.8, "writing L2A SAFE product")
         safe_uri = write_l2a_product(
-            l1c,
-            outputs.safe_dir,
-            layers=layers,
-            options=write_options,
-            generation_time=generated,
+            l1c, outputs.safe_dir, layers=layers, options=settings, generation_time=generated
         )
-    report(0.85, "writing cloud-optimised product")
+    report(0.9, "writing cloud-optimised product")
     cloud = write_cloud_product(
         l1c,
         layers,
@@ -166,11 +253,10 @@ def process_scene(
         publish_uri=outputs.publish_uri,
         l1c_href=input_uri,
         generation_time=generated,
-        processing_baseline=write_options.processing_baseline,
+        processing_baseline=settings.processing_baseline,
         collection_id=outputs.collection_id,
         collection_href=outputs.collection_href,
     )
-    report(1.0, "done")
     return SceneResult(cloud=cloud, safe_uri=safe_uri)
 
 
@@ -191,10 +277,19 @@ def l2a_layers(
     options: ProcessingOptions,
     gipp: Gipp,
     resolutions: tuple[int, ...],
+    *,
     progress: ProgressCallback | None = None,
+    workspace: Workspace | None = None,
 ) -> L2ALayers:
-    """Every layer of the L2A product: the scene classification, then (unless ``sc_only``)
-    the atmospheric correction at the working resolution and, if asked, 10 m (facts §1.1)."""
+    """Every layer of the L2A product (Sen2Cor's order, facts §1.1), window by window.
+
+    The scene classification, then (unless ``sc_only``) the atmospheric correction:
+    :func:`tile_correction` retrieves the atmosphere on the whole tile at the working
+    resolution (20 m, or 60 m with ``--resolution 60``), :func:`correct_strips_into` corrects
+    the tile in full-width strips. BOA, TCI and the 10 m AOT/WVP go to ``workspace.encoded``
+    strip by strip, so memory holds the 20 m context and a few strips whatever the tile size;
+    AOT and WVP at 20 and 60 m stay in the returned layers.
+    """
     report = progress or _ignore
     resolution = 60 if options.resolution == 60 else 20
     report(0.05, f"reading the DEM and quality masks at {resolution} m")
@@ -204,9 +299,16 @@ def l2a_layers(
     )
     if options.sc_only:
         return layers
-    return atmospheric_correction_layers(
-        l1c, gipp, layers, resolutions, context=context, progress=report
-    )
+    if workspace is None:
+        raise ValueError("the atmospheric correction writes into a Workspace; none was given")
+    report(0.4, f"aerosol and water-vapour retrieval at {resolution} m")
+    correction = tile_correction(l1c, gipp, layers, context)
+    del context  # the classification bands: the strips read their own rows
+    correct_strips_into(
+        l1c, gipp, correction, resolutions, strip_windows(l1c.metadata.grids[resolution]),
+        encoded=workspace.encoded, executor=workspace.executor, progress=report,
+    )  # fmt: skip
+    return with_atmosphere(layers, correction, resolutions, workspace.encoded)
 
 
 def tile_context(l1c: L1CProduct, gipp: Gipp, resolution: int) -> TileContext:
@@ -288,76 +390,271 @@ def scene_classification_layers(
     return layers
 
 
-def atmospheric_correction_layers(
-    l1c: L1CProduct,
-    gipp: Gipp,
+def with_atmosphere(
     layers: L2ALayers,
+    correction: TileCorrection,
     resolutions: tuple[int, ...],
-    *,
-    context: TileContext,
-    progress: ProgressCallback | None = None,
+    encoded: EncodedRasters,
 ) -> L2ALayers:
-    """``layers`` with BOA, AOT550 and WVP added (Sen2Cor's order, facts §1.1).
-
-    At the working resolution (20 m, or 60 m with ``--resolution 60``) every band is corrected
-    with the atmosphere retrieved there (:func:`core.atmospheric_correction.correct`); a 60 m
-    output of a 20 m run is the 3x3 block mean; the 10 m bands are corrected at 10 m with the
-    20 m AOT and water vapour, upsampled. The whole tile is held in memory.
-    """
-    report = progress or _ignore
-    work = context.resolution
-    lut = load_lut()
-    terrain_on = gipp.l2a.atmospheric_correction.flags.dem_terrain_correction
-    flat = context.dem.dem_type == "NONE"
-    report(0.45, f"atmospheric correction at {work} m")
-    toa = {
-        band: context.toa[band] if band in context.toa else l1c.read_toa(band, work).reflectance
-        for band in BAND_NAMES
-    }
-    result = correct(
-        toa,
-        _observation(l1c, work),
-        gipp=gipp,
-        lut=lut,
-        elevation_m=context.dem.elevation_m,
-        terrain=None if flat or not terrain_on else _terrain(context.dem.elevation_m, work),
-        scene_class=layers.scene_class[work],
-        valid=~(context.nodata | context.saturated),
-        aux=l1c.aux(),
-    )
-    atmosphere = result.atmosphere
-    layers.boa[work] = {band: result.boa[band] for band in BOA_BANDS[work]}
+    """``layers`` with the AOT and WVP of the working (and 60 m) grid, the scalar results and
+    the ``encoded`` BOA rasters."""
+    work = correction.resolution
+    atmosphere = correction.atmosphere
     layers.aot550[work] = atmosphere.aot550
     layers.wvp_cm[work] = atmosphere.wv_cm
-    summary = replace(
-        atmosphere.summary,
-        dem_type=context.dem.dem_type,
-        dem_mean_altitude_km=float(np.mean(context.dem.elevation_m)) / 1000.0,
-        lut_files=(Path(lut.path).name,),
-    )
     if work == 20 and 60 in resolutions:
-        layers.boa[60] = {band: block_mean(result.boa[band], 3) for band in BOA_BANDS[60]}
         layers.aot550[60] = block_mean(atmosphere.aot550, 3)
         layers.wvp_cm[60] = block_mean(atmosphere.wv_cm, 3)
-    if work == 20 and 10 in resolutions:
-        report(0.65, "atmospheric correction at 10 m")
-        bands = BOA_BANDS[10] + ((CIRRUS_BAND,) if _cirrus_on(gipp) else ())
-        elevation = _upsample(context.dem.elevation_m, 2, order=1)
-        fine = correct(
-            {band: l1c.read_toa(band, 10).reflectance for band in bands},
-            _observation(l1c, 10),
-            gipp=gipp,
-            lut=lut,
-            elevation_m=elevation,
-            terrain=None if flat or not terrain_on else _terrain(elevation, 10),
-            aot550=_upsample(atmosphere.aot550, 2, order=1),
-            wv_cm=_upsample(atmosphere.wv_cm, 2, order=1),
-            scene_class=_upsample(layers.scene_class[20], 2, order=0),
+    return replace(layers, atmosphere=correction.summary, encoded=encoded)
+
+
+RETRIEVAL_EXTRA_BANDS: Final = ("B09",)
+"""Bands the retrievals read beyond the classification's (APDA's absorption band)."""
+
+
+@dataclass(frozen=True)
+class TileCorrection:
+    """The whole-tile part of the atmospheric correction: what every strip needs."""
+
+    resolution: int
+    """The working grid (20 or 60 m) of every array here."""
+    atmosphere: AtmosphereRetrieval
+    summary: AtmosphereSummary
+    """The atmosphere's summary with the DEM and table fields of L2A_QUALITY."""
+    elevation_m: np.ndarray
+    valid: np.ndarray
+    """Not no-data, not saturated/defective (the classification bands and the L1C masks)."""
+    not_ground: np.ndarray | None
+    """Left out of the adjacency environment (:func:`not_ground_mask`)."""
+    illumination: TerrainIllumination | None
+    brdf: bool
+    """Whether the empirical BRDF factor applies (terrain correction on, not too snowy)."""
+    cirrus: CirrusRemoval | None
+
+
+def tile_correction(
+    l1c: L1CProduct, gipp: Gipp, layers: L2ALayers, context: TileContext
+) -> TileCorrection:
+    """Retrieve the atmosphere on the whole working grid and derive the terrain factors, the
+    BRDF switch and the cirrus regression."""
+    work = context.resolution
+    lut = load_lut()
+    observation = _observation(l1c, work)
+    valid = ~(context.nodata | context.saturated)
+    scene_class = layers.scene_class[work]
+    extra = [band for band in RETRIEVAL_EXTRA_BANDS if band not in context.toa]
+    atmosphere = retrieve_atmosphere(
+        {**context.toa, **{band: l1c.read_toa(band, work).reflectance for band in extra}},
+        observation, gipp=gipp, lut=lut, elevation_m=context.dem.elevation_m, valid=valid,
+        scene_class=scene_class, aux=l1c.aux(),
+    )  # fmt: skip
+    lit = _terrain_illumination(context, observation, gipp)
+    brdf = lit is not None and bool(gipp.l2a.atmospheric_correction.flags.brdf_correction)
+    return TileCorrection(
+        resolution=work,
+        atmosphere=atmosphere,
+        summary=replace(
+            atmosphere.summary,
+            dem_type=context.dem.dem_type,
+            dem_mean_altitude_km=float(np.mean(context.dem.elevation_m)) / 1000.0,
+            lut_files=(Path(lut.path).name,),
+        ),
+        elevation_m=context.dem.elevation_m,
+        valid=valid,
+        not_ground=not_ground_mask(scene_class),
+        illumination=lit,
+        brdf=brdf and not too_snowy(scene_class, valid),
+        cirrus=_cirrus_removal(l1c, gipp, context, atmosphere.wv_cm),
+    )
+
+
+def correct_strips_into(
+    l1c: L1CProduct,
+    gipp: Gipp,
+    correction: TileCorrection,
+    resolutions: tuple[int, ...],
+    windows: Sequence[Window],
+    *,
+    encoded: EncodedLayers,
+    executor: Executor,
+    row_origin: int = 0,
+    progress: ProgressCallback | None = None,
+) -> None:
+    """Correct the strip ``windows`` (full-width rows of the working grid) into ``encoded``,
+    whose grids start at working-grid row ``row_origin``.
+
+    Every band is corrected at the working resolution (:func:`correct_window`, the strip read
+    with an ``Adj_Km`` halo so the adjacency environment is the tile's), the 60 m output of a
+    20 m run being the 3x3 block mean; the 10 m bands at 10 m with the 20 m AOT, water vapour,
+    elevation and terrain factors upsampled (bilinear; nearest for masks).
+    """
+    report = progress or _ignore
+    work = correction.resolution
+    grid = l1c.metadata.grids[work]
+    lut = load_lut()
+    bands = sorted({*BOA_BANDS[work], *(BOA_BANDS[60] if 60 in resolutions else ())})
+    plan = plan_correction(
+        _observation(l1c, work), bands, correction.atmosphere, gipp=gipp, lut=lut,
+        shape=(grid.height, grid.width), elevation_m=correction.elevation_m,
+        brdf=correction.brdf, cirrus=correction.cirrus,
+    )  # fmt: skip
+    fine = work == 20 and 10 in resolutions
+    strips = StripCorrection(
+        l1c=l1c,
+        correction=correction,
+        plan=plan,
+        plan_10m=_plan_10m(l1c, gipp, lut, correction) if fine else None,
+        resolutions=resolutions,
+        encoded=encoded,
+        executor=executor,
+        row_origin=row_origin,
+    )
+    for number, window in enumerate(windows):
+        report(0.45 + 0.35 * number / len(windows), f"correcting strip {number + 1}/{len(windows)}")
+        strips.correct(window)
+
+
+@dataclass(frozen=True)
+class StripCorrection:
+    """Corrects one strip of a tile at every output resolution into ``encoded``."""
+
+    l1c: L1CProduct
+    correction: TileCorrection
+    plan: CorrectionPlan
+    plan_10m: CorrectionPlan | None
+    resolutions: tuple[int, ...]
+    encoded: EncodedLayers
+    executor: Executor
+    row_origin: int
+    """Working-grid row of the first row of ``encoded``'s grids."""
+
+    def correct(self, window: Window) -> None:
+        """BOA of the strip ``window`` (rows of the working grid, full width)."""
+        work = self.correction.resolution
+        grid = self.l1c.metadata.grids[work]
+        halo = adjacency_halo_px(self.plan.adjacency_km, work)
+        top = max(int(window.row_off) - halo, 0)
+        bottom = min(int(window.row_off + window.height) + halo, grid.height)
+        inner = slice(int(window.row_off) - top, int(window.row_off) - top + int(window.height))
+        rows = slice(top, bottom)
+        boa = self._correct(self.plan, work, Window(0, top, grid.width, bottom - top), rows)
+        row = int(window.row_off) - self.row_origin
+        for band in BOA_BANDS[work]:
+            self.encoded.write_boa(work, band, boa[band][inner], row)
+        self._write_visual(work, boa, inner, row)
+        if work == 20 and 60 in self.resolutions:
+            coarse = {band: block_mean(boa[band][inner], 3) for band in BOA_BANDS[60]}
+            for band in BOA_BANDS[60]:
+                self.encoded.write_boa(60, band, coarse[band], row // 3)
+            self._write_visual(60, coarse, slice(None), row // 3)
+        if self.plan_10m is not None:
+            read = Window(0, 2 * top, 2 * grid.width, 2 * (bottom - top))
+            fine = self._correct(self.plan_10m, 10, read, rows, upsample=2)
+            fine_inner = slice(2 * inner.start, 2 * inner.stop)
+            for band in BOA_BANDS[10]:
+                self.encoded.write_boa(10, band, fine[band][fine_inner], 2 * row)
+            self._write_visual(10, fine, fine_inner, 2 * row)
+            aot, wv = (
+                _upsample(values[rows], 2, order=1)[fine_inner]
+                for values in (self.correction.atmosphere.aot550, self.correction.atmosphere.wv_cm)
+            )
+            self.encoded.write_scaled("aot", 10, aot, 2 * row)
+            self.encoded.write_scaled("wvp", 10, wv, 2 * row)
+
+    def _correct(
+        self, plan: CorrectionPlan, resolution: int, read: Window, rows: slice, upsample: int = 1
+    ) -> dict[str, np.ndarray]:
+        """BOA of ``plan``'s bands on the window ``read`` at ``resolution``, whose rows of the
+        working grid are ``rows`` (the state is upsampled ``upsample`` times); the bands are
+        read and corrected on the executor's threads."""
+        correction = self.correction
+
+        def state(values: np.ndarray, order: int = 1) -> np.ndarray:
+            window = values[rows]
+            return window if upsample == 1 else _upsample(window, upsample, order=order)
+
+        bands = [*plan.terms, *((CIRRUS_BAND,) if plan.cirrus is not None else ())]
+        toa = run_each(
+            lambda band: self.l1c.read_toa(band, resolution, read).reflectance,
+            bands,
+            self.executor,
         )
-        layers.boa[10] = {band: fine.boa[band] for band in BOA_BANDS[10]}
-        layers.aot550[10] = fine.atmosphere.aot550
-        layers.wvp_cm[10] = fine.atmosphere.wv_cm
-    return replace(layers, atmosphere=summary)
+        lit = correction.illumination
+        terrain = None
+        if lit is not None:
+            terrain = TerrainIllumination(
+                illumination=state(lit.illumination),
+                sky_view=state(lit.sky_view),
+                cos_incidence=state(lit.cos_incidence),
+            )
+        not_ground = correction.not_ground
+        elevation, aot, wv = (
+            state(values)
+            for values in (correction.elevation_m, correction.atmosphere.aot550,
+                           correction.atmosphere.wv_cm)
+        )  # fmt: skip
+        valid = state(correction.valid, order=0)
+        ground = None if not_ground is None else state(not_ground, order=0)
+        extra = {CIRRUS_BAND: toa[CIRRUS_BAND]} if plan.cirrus is not None else {}
+
+        def one_band(band: str) -> np.ndarray:
+            return correct_window(
+                replace(plan, terms={band: plan.terms[band]}), {band: toa[band], **extra},
+                window_offset=(int(read.row_off), 0), elevation_m=elevation, aot550=aot,
+                wv_cm=wv, valid=valid, terrain=terrain, not_ground=ground,
+            )[band]  # fmt: skip
+
+        return run_each(one_band, list(plan.terms), self.executor)
+
+    def _write_visual(
+        self, resolution: int, boa: dict[str, np.ndarray], rows: slice, row_off: int
+    ) -> None:
+        if resolution in self.resolutions and all(band in boa for band in TCI_BANDS):
+            red, green, blue = (boa[band][rows] for band in TCI_BANDS)
+            self.encoded.write_visual(resolution, red, green, blue, row_off)
+
+
+def adjacency_halo_px(adjacency_km: float, resolution: int) -> int:
+    """Rows a strip is read beyond its edges so its adjacency environment is the tile's."""
+    return box_width_px(adjacency_km, resolution) // 2
+
+
+def _terrain_illumination(
+    context: TileContext, observation: Observation, gipp: Gipp
+) -> TerrainIllumination | None:
+    """Terrain factors of the whole working grid, when the DEM and the GIPP call for them."""
+    if context.dem.dem_type == "NONE":
+        return None
+    terrain = _terrain(context.dem.elevation_m, context.resolution)
+    if not use_terrain(terrain, gipp):
+        return None
+    return terrain_illumination(terrain, observation.sun_zenith_deg, observation.sun_azimuth_deg)
+
+
+def _cirrus_removal(
+    l1c: L1CProduct, gipp: Gipp, context: TileContext, wv_cm: np.ndarray
+) -> CirrusRemoval | None:
+    """The cirrus regression fitted on the 60 m cube (every band, read whole at 60 m)."""
+    if not gipp.l2a.atmospheric_correction.flags.cirrus_correction:
+        return None
+    factor = 60 // context.resolution
+    toa = {band: l1c.read_toa(band, 60).reflectance for band in BAND_NAMES}
+    valid = block_mean((context.nodata | context.saturated).astype(np.float32), factor) == 0
+    return fit_cirrus_removal(toa, gipp, valid=valid, wv_cm=block_mean(wv_cm, factor))
+
+
+def _plan_10m(
+    l1c: L1CProduct, gipp: Gipp, lut: RadiativeTransferLut, correction: TileCorrection
+) -> CorrectionPlan:
+    """The plan of the 10 m bands on the 10 m grid, under the 20 m atmosphere."""
+    grid = l1c.metadata.grids[10]
+    atmosphere = correction.atmosphere
+    fine = replace(atmosphere, wv_cm=_upsample(atmosphere.wv_cm, 2, order=0))
+    return plan_correction(
+        _observation(l1c, 10), BOA_BANDS[10], fine, gipp=gipp, lut=lut,
+        shape=(grid.height, grid.width), elevation_m=correction.elevation_m,
+        brdf=correction.brdf, cirrus=correction.cirrus,
+    )  # fmt: skip
 
 
 def _observation(l1c: L1CProduct, resolution: int) -> Observation:
@@ -393,7 +690,7 @@ def _upsample(values: np.ndarray, factor: int, *, order: int) -> np.ndarray:
     )
 
 
-def _write_options(options: ProcessingOptions, gipp: Gipp) -> L2AWriteOptions:
+def write_options(options: ProcessingOptions, gipp: Gipp) -> L2AWriteOptions:
     """The writer's settings from the command line and the GIPP files."""
     common = gipp.l2a.common_section
     references = gipp.sc.scene_classification.references

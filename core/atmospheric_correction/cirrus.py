@@ -28,42 +28,56 @@ MIN_CIRRUS_PIXELS: Final = 100
 
 @dataclass(frozen=True)
 class CirrusRemoval:
-    """What the removal did: per-band slopes ``1 / gamma`` and the number of cirrus pixels."""
+    """What the removal does: per-band slopes ``1 / gamma``, the B10 ground level, the number
+    of cirrus pixels."""
 
     applied: bool
     reason: str
     slopes: dict[str, float]
     cirrus_pixels: int
+    ground_reflectance: float = 0.0
+    """Median B10 of the cirrus-free pixels (the residual ground signal)."""
+
+    def apply(self, toa: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """TOA bands (all but B10) with ``rho_c / gamma`` removed; unchanged when not applied.
+        Works on any window of the cube the removal was fitted on."""
+        others = {b: np.asarray(v) for b, v in toa.items() if b != CIRRUS_BAND}
+        if not self.applied:
+            return others
+        b10 = np.asarray(toa[CIRRUS_BAND], dtype=np.float64)
+        rho_c = np.maximum(np.where(np.isfinite(b10), b10 - self.ground_reflectance, 0.0), 0.0)
+        return {
+            band: (values - self.slopes[band] * rho_c).astype(np.float32)
+            for band, values in others.items()
+        }
 
 
-def remove_cirrus(
+def fit_cirrus(
     toa: Mapping[str, np.ndarray],
     *,
     valid: np.ndarray,
     mean_wv_cm: float,
     cirrus_threshold: float,
     wv_threshold_cm: float,
-) -> tuple[dict[str, np.ndarray], CirrusRemoval]:
-    """TOA bands (all but B10) with the cirrus contribution removed, and what was done."""
-    others = {b: np.asarray(v) for b, v in toa.items() if b != CIRRUS_BAND}
+) -> CirrusRemoval:
+    """The regression of every band (all but B10) on the cirrus reflectance (module docstring)."""
     if mean_wv_cm < wv_threshold_cm:
         reason = f"water vapour {mean_wv_cm:.2f} cm below WV_Threshold_Cirrus {wv_threshold_cm}"
-        return others, CirrusRemoval(False, reason, {}, 0)
+        return CirrusRemoval(False, reason, {}, 0)
     b10 = np.asarray(toa[CIRRUS_BAND], dtype=np.float64)
     ok = valid & np.isfinite(b10)
     cirrus = ok & (b10 >= cirrus_threshold)
     clear = ok & ~cirrus
     count = int(cirrus.sum())
     if count < MIN_CIRRUS_PIXELS:
-        return others, CirrusRemoval(False, "no significant cirrus found", {}, count)
+        return CirrusRemoval(False, "no significant cirrus found", {}, count)
     ground = float(np.median(b10[clear])) if clear.any() else 0.0
-    rho_c = np.maximum(np.where(ok, b10 - ground, 0.0), 0.0)
-    x = rho_c[cirrus]
+    x = np.maximum(b10[cirrus] - ground, 0.0)
     x_dev = x - x.mean()
-    slopes, out = {}, {}
-    for band, values in others.items():
-        y = values[cirrus].astype(np.float64)
-        slope = max(float(np.dot(x_dev, y - y.mean()) / np.dot(x_dev, x_dev)), 0.0)
-        slopes[band] = slope
-        out[band] = (values - slope * rho_c).astype(np.float32)
-    return out, CirrusRemoval(True, "applied", slopes, count)
+    slopes = {}
+    for band, values in toa.items():
+        if band == CIRRUS_BAND:
+            continue
+        y = np.asarray(values)[cirrus].astype(np.float64)
+        slopes[band] = max(float(np.dot(x_dev, y - y.mean()) / np.dot(x_dev, x_dev)), 0.0)
+    return CirrusRemoval(True, "applied", slopes, count, ground)

@@ -6,17 +6,23 @@ worker threads of an :class:`EncodePool`, in a tiled uncompressed GeoTIFF *scrat
 (GDAL releases the GIL during raster I/O). When every block has been written, the scratch is
 encoded once per output format by GDAL:
 
-* :meth:`BlockWriter.to_cog`: GDAL's COG driver with :mod:`core.io.cog`'s block size and ZSTD
-  level, predictor, internal overviews (``AVERAGE``, ``NEAREST`` or ``MODE``), scale/offset.
-  The driver reads the scratch block by block, so no band is held in memory.
-* :meth:`BlockWriter.to_jp2`: :func:`core.io.jp2.write_jp2` (lossless, BYPASS, 1024² tiles),
-  from the band read back whole, because ``write_jp2`` takes an array: a 10 m band costs
-  ~480 MB (the array and rasterio's in-memory copy for GDAL's CreateCopy).
+* :meth:`BlockWriter.to_cog`: GDAL's COG driver with :func:`core.io.cog.cog_creation_options`
+  (block size, ZSTD level, predictor, internal overviews ``AVERAGE``, ``NEAREST`` or ``MODE``)
+  and the writer's scale/offset.
+* :meth:`BlockWriter.to_jp2`: GDAL's JP2OpenJPEG driver with
+  :func:`core.io.jp2.jp2_creation_options`, the options of :func:`core.io.jp2.write_jp2`, so the
+  file is byte-identical to ``write_jp2`` of the whole array.
+* :meth:`BlockWriter.to_envi`: GDAL's ENVI driver (Sen2Cor ``--raw``).
 
-Measured on a 10 m band of the synthetic 10980² tile (one thread): scratch + COG 2.9 CPU-s
-against 3.2 for :func:`core.io.cog.write_cog` of the whole array; JP2 10.6 CPU-s, 656 MB peak,
-where a GDAL CreateCopy streamed from the scratch with ``write_jp2``'s options takes 10.1 CPU-s
-and 345 MB peak for a byte-identical file (it needs those options exposed by core.io.jp2).
+Each is a GDAL CreateCopy (:func:`rasterio.shutil.copy`) that reads the scratch block by block,
+so no band is held in memory. The same copies encode any GDAL-readable source (a VRT mosaic of
+row-band parts: :func:`cog_from`, :func:`jp2_from`).
+
+Measured on a synthetic 10980² uint16 band (one encoder thread, a busy 2-core machine): JP2
+from the scratch 11.8 CPU-s and 345 MB peak RSS (172 MB with ``GDAL_CACHEMAX=64``) against
+11.4 CPU-s and 569 MB for the band read back whole and :func:`core.io.jp2.write_jp2`, with
+byte-identical files; COG 3.3 CPU-s and 435 MB (206 MB with ``GDAL_CACHEMAX=64``) against
+4.5 CPU-s and 725 MB for :func:`core.io.cog.write_cog` of the whole array.
 
 Memory: the pool holds at most ``max_pending`` submitted windows (``write`` blocks while it is
 full); the scratch lives on disk (or ``/vsimem/`` for small bands) and the GDAL block cache
@@ -34,25 +40,24 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import rasterio
 import rasterio.shutil
 from numpy.typing import DTypeLike
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from core.errors import OutputError
-from core.io.cog import COG_BLOCK, COG_COMPRESSION, COG_LEVEL
-from core.io.jp2 import write_jp2
+from core.io.cog import COG_BLOCK, OverviewResampling, cog_creation_options, describe_bands
+from core.io.jp2 import check_jp2_dtype, jp2_creation_options, jp2_env
 from core.product.metadata import RasterGrid
 
 SCRATCH_BLOCK: Final[tuple[int, int]] = (64, COG_BLOCK)
 """Scratch tile (rows, columns). 64 rows divide the block rows of one 11.52 km strip at every
 resolution (1152 / 576 / 192 rows at 10 / 20 / 60 m); 512 columns are the COG block."""
-
-OverviewResampling = Literal["AVERAGE", "NEAREST", "MODE"]
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -206,9 +211,7 @@ class BlockWriter:
         try:
             with rasterio.Env(GDAL_PAM_ENABLED="NO"):
                 self._dataset: Any = rasterio.open(self.scratch_path, "w", **profile)
-            if scale is not None or offset is not None:
-                self._dataset.scales = (1.0 if scale is None else scale,) * count
-                self._dataset.offsets = (0.0 if offset is None else offset,) * count
+            describe_bands(self._dataset, scale=scale, offset=offset)
         except rasterio.errors.RasterioError as err:
             raise OutputError(
                 f"cannot create the scratch raster ({err})", path=self.scratch_path
@@ -275,41 +278,49 @@ class BlockWriter:
         overview_resampling: OverviewResampling = "AVERAGE",
         threads: int = 1,
     ) -> None:
-        """Encode the assembled raster as a COG at the local ``path`` (atomically).
-
-        ZSTD (level :data:`core.io.cog.COG_LEVEL`) with horizontal predictor for integers,
-        :data:`core.io.cog.COG_BLOCK` blocks, internal overviews resampled by
-        ``overview_resampling``, scale/offset and no-data from the writer.
-        """
-        source = self._finished_scratch()
-        options = {
-            "BLOCKSIZE": COG_BLOCK,
-            "COMPRESS": COG_COMPRESSION,
-            "LEVEL": COG_LEVEL,
-            "PREDICTOR": "YES" if np.issubdtype(self.dtype, np.integer) else "NO",
-            "OVERVIEWS": "AUTO",
-            "OVERVIEW_RESAMPLING": overview_resampling,
-            "BIGTIFF": "IF_SAFER",
-            "NUM_THREADS": threads,
-        }
-
-        def encode(partial: str) -> None:
-            with rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS=str(threads)):
-                rasterio.shutil.copy(source, partial, driver="COG", **options)
-
-        _publish(Path(path), encode, "COG")
+        """Encode the assembled raster as a COG at the local ``path`` (atomically): options of
+        :func:`core.io.cog.cog_creation_options`, scale/offset and no-data from the writer."""
+        cog_from(
+            self._finished_scratch(),
+            path,
+            overview_resampling=overview_resampling,
+            threads=threads,
+        )
 
     def to_jp2(self, path: str | Path, *, threads: int = 1) -> None:
         """Encode the assembled raster as a lossless JP2 at the local ``path`` (atomically),
-        with :func:`core.io.jp2.write_jp2`'s options."""
+        byte-identical to :func:`core.io.jp2.write_jp2` of the whole array."""
+        check_jp2_dtype(self.dtype, path=str(path))
+        jp2_from(self._finished_scratch(), path, self.grid, threads=threads)
+
+    def to_envi(self, path: str | Path) -> None:
+        """Write the assembled raster as ENVI raw + ``.hdr`` at the local ``path`` (``--raw``;
+        not atomic: the header is a second file, so write it inside a staged product)."""
+        envi_from(self._finished_scratch(), path)
+
+    def to_gtiff(self, path: str | Path, **options: Any) -> None:
+        """Copy the assembled raster to a tiled GeoTIFF at the local ``path`` (atomically),
+        in the scratch's block layout, with extra creation ``options`` (e.g. compression)."""
         source = self._finished_scratch()
+        layout = {"TILED": "YES", "BLOCKYSIZE": self.block[0], "BLOCKXSIZE": self.block[1]}
 
         def encode(partial: str) -> None:
-            with rasterio.open(source) as src:
-                bands = src.read()
-            write_jp2(partial, bands, self.grid, nodata=self.nodata, threads=threads)
+            with rasterio.Env(GDAL_PAM_ENABLED="NO"):
+                rasterio.shutil.copy(source, partial, driver="GTiff", **(layout | options))
 
-        _publish(Path(path), encode, "JPEG 2000")
+        _publish(Path(path), encode, "GeoTIFF")
+
+    def read(self, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+        """The assembled raster ``(count, rows, cols)``, or reduced to ``out_shape`` by GDAL's
+        area average (no-data pixels left out of the averages)."""
+        source = self._finished_scratch()
+        try:
+            with rasterio.open(source) as src:
+                if out_shape is None:
+                    return src.read()
+                return src.read(out_shape=(self.count, *out_shape), resampling=Resampling.average)
+        except rasterio.errors.RasterioError as err:
+            raise OutputError(f"cannot read the scratch raster ({err})", path=source) from err
 
     def close(self) -> None:
         """Wait for queued windows, then delete the scratch file (idempotent)."""
@@ -388,6 +399,49 @@ class BlockWriter:
             with self._io_lock:
                 self._dataset.close()
         return self.scratch_path
+
+
+def cog_from(
+    source: str,
+    path: str | Path,
+    *,
+    overview_resampling: OverviewResampling = "AVERAGE",
+    threads: int = 1,
+) -> None:
+    """GDAL copy of the raster ``source`` (scratch, VRT) to a COG at the local ``path``
+    (atomically), with :func:`core.io.cog.cog_creation_options`; the COG driver reads the
+    source block by block. Scale, offset and no-data come from the source."""
+    with rasterio.open(source) as src:
+        dtype = src.dtypes[0]
+    options = cog_creation_options(dtype, overview_resampling=overview_resampling, threads=threads)
+
+    def encode(partial: str) -> None:
+        with rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS=str(threads)):
+            rasterio.shutil.copy(source, partial, driver="COG", **options)
+
+    _publish(Path(path), encode, "COG")
+
+
+def jp2_from(source: str, path: str | Path, grid: RasterGrid, *, threads: int = 1) -> None:
+    """GDAL copy of the raster ``source`` on ``grid`` to a lossless JP2 at the local ``path``
+    (atomically), with :func:`core.io.jp2.write_jp2`'s options (byte-identical output)."""
+
+    def encode(partial: str) -> None:
+        with jp2_env(threads):
+            rasterio.shutil.copy(
+                source, partial, driver="JP2OpenJPEG", **jp2_creation_options(grid)
+            )
+
+    _publish(Path(path), encode, "JPEG 2000")
+
+
+def envi_from(source: str, path: str | Path) -> None:
+    """GDAL copy of the raster ``source`` to ENVI raw + ``.hdr`` at the local ``path``."""
+    try:
+        with rasterio.Env(GDAL_PAM_ENABLED="NO"):
+            rasterio.shutil.copy(source, str(path), driver="ENVI", INTERLEAVE="BSQ")
+    except rasterio.errors.RasterioError as err:
+        raise OutputError(f"ENVI write failed ({err})", path=str(path)) from err
 
 
 def _publish(final: Path, encode: Callable[[str], None], what: str) -> None:

@@ -8,12 +8,13 @@ and TLM markers let readers seek to tiles without parsing the whole code-stream.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import rasterio
 
 from core.errors import OutputError
+from core.io.cog import describe_bands
 from core.io.raster_write import band_stack, grid_profile
 from core.product.metadata import RasterGrid
 
@@ -54,11 +55,23 @@ def write_jp2(
         The array does not fit the grid or GDAL fails to write the file.
     """
     bands = band_stack(array, grid, path=path)
-    if bands.dtype not in (np.uint8, np.uint16):
-        raise OutputError(f"JPEG 2000 output needs uint8 or uint16, got {bands.dtype}", path=path)
+    check_jp2_dtype(bands.dtype, path=path)
+    profile = grid_profile("JP2OpenJPEG", bands, grid, nodata) | jp2_creation_options(grid)
+    try:
+        with jp2_env(threads), rasterio.open(path, "w", **profile) as dst:
+            dst.write(bands)
+            describe_bands(dst)
+    except rasterio.errors.RasterioError as err:
+        raise OutputError(f"JPEG 2000 write failed ({err})", path=path) from err
+
+
+def jp2_creation_options(grid: RasterGrid) -> dict[str, Any]:
+    """Creation options of GDAL's JP2OpenJPEG driver for a raster on ``grid``: lossless 5/3
+    wavelet, :data:`JP2_TILE` tiles, up to :data:`JP2_RESOLUTIONS` levels, BYPASS, PLT + TLM.
+    Shared by :func:`write_jp2` and the streaming writers (a GDAL copy of a scratch file)."""
     block = min(JP2_TILE, grid.width, grid.height)
     levels = max(1, min(JP2_RESOLUTIONS, int(np.log2(max(block, 1) / _SMALLEST_LEVEL_PX)) + 1))
-    profile = grid_profile("JP2OpenJPEG", bands, grid, nodata) | {
+    return {
         "QUALITY": 100,
         "REVERSIBLE": "YES",
         "YCBCR420": "NO",
@@ -69,11 +82,16 @@ def write_jp2(
         "PLT": "YES",
         "TLM": "YES",
     }
-    try:
-        # No PAM side-car (.aux.xml): a SAFE product holds exactly the files Sen2Cor writes.
-        # The JP2OpenJPEG driver takes its encoder thread count from GDAL_NUM_THREADS.
-        env = rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS=str(threads))
-        with env, rasterio.open(path, "w", **profile) as dst:
-            dst.write(bands)
-    except rasterio.errors.RasterioError as err:
-        raise OutputError(f"JPEG 2000 write failed ({err})", path=path) from err
+
+
+def jp2_env(threads: int) -> rasterio.Env:
+    """The GDAL environment of JP2 encoding: no PAM side-car (``.aux.xml``; a SAFE product
+    holds exactly the files Sen2Cor writes) and ``threads`` encoder threads (the JP2OpenJPEG
+    driver takes them from ``GDAL_NUM_THREADS``)."""
+    return rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS=str(threads))
+
+
+def check_jp2_dtype(dtype: np.dtype, *, path: str) -> None:
+    """Raise :class:`OutputError` unless ``dtype`` is ``uint8`` or ``uint16``."""
+    if dtype not in (np.uint8, np.uint16):
+        raise OutputError(f"JPEG 2000 output needs uint8 or uint16, got {dtype}", path=path)

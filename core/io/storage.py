@@ -1,5 +1,6 @@
-"""Read-only access to product files by URI: local paths, ``s3://bucket/key`` and zip members.
+"""Access to product files by URI: local paths, ``s3://bucket/key`` and zip members.
 
+Reading is the common case; :func:`put_file` writes a finished local file to a folder or bucket.
 A zip member is addressed as ``zip://<member>::<archive URI>`` (the fsspec chaining syntax), so
 ``zip://S2A_X.SAFE/MTD_MSIL1C.xml::s3://bucket/S2A_X.zip`` works like a local file. Listings and
 small files (metadata XML, GRIB, GML) go through this module; rasters are read by GDAL through
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
 import stat
 import zipfile
 from functools import cache
@@ -22,7 +24,7 @@ from typing import IO, Final
 
 import s3fs
 
-from core.errors import InputError, ProductFormatError, UnsafeInputError
+from core.errors import InputError, OutputError, ProductFormatError, UnsafeInputError
 
 DEFAULT_MAX_BYTES: Final[int] = 64 * 1024 * 1024
 """Default cap of :func:`read_bytes` (the largest metadata file, MTD_DS.xml, is < 30 MB)."""
@@ -291,4 +293,24 @@ def gdal_path(uri: str) -> str:
         return f"/vsizip/{archive}/{member}"
     if is_s3(uri):
         return "/vsis3/" + uri[len(S3_PREFIX) :]
+    return uri
+
+
+def put_file(local_path: str | Path, uri: str, *, content_type: str | None = None) -> str:
+    """Copy the local file ``local_path`` to ``uri`` (a local path or ``s3://`` key); return ``uri``.
+
+    Raises
+    ------
+    OutputError
+        The copy failed (naming ``uri``).
+    """
+    try:
+        if is_s3(uri):
+            extra = {"ContentType": content_type} if content_type else {}
+            _s3().put_file(str(local_path), uri, **extra)
+        else:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local_path, uri)
+    except (OSError, ValueError) as err:
+        raise OutputError(f"cannot write ({err})", path=uri) from err
     return uri

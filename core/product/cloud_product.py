@@ -1,11 +1,12 @@
 """The cloud-native L2A product of one scene: COG assets, visual COG, thumbnail, STAC item.
 
-Every layer in :class:`L2ALayers` becomes one COG (encodings and names in
-:mod:`core.stac.assets`), the BOA B04/B03/B02 of each resolution a visual (TCI) COG, the finest
-TCI a PNG thumbnail at the PVI's 320 m pixels. The STAC item is validated offline and written
-last: a reader (or the catalog indexer) that sees the item sees every asset it names (issue #6:
-a scene is done once its item exists). An ``s3://`` destination is built in a local temporary
-folder (GDAL writes COGs to seekable files) and uploaded in the same order, item last.
+Every layer in :class:`L2ALayers` (in memory, or encoded window by window) becomes one COG
+(encodings and names in :mod:`core.stac.assets`), the TCI of each resolution (encoded, or from
+BOA B04/B03/B02) a visual COG, the finest TCI a PNG thumbnail at the PVI's 320 m pixels.
+The STAC item is validated offline and written last: a reader (or the catalog indexer) that
+sees the item sees every asset it names (issue #6: a scene is done once its item exists). An
+``s3://`` destination is built in a local temporary folder (GDAL writes COGs to seekable
+files) and uploaded in the same order, item last.
 """
 
 from __future__ import annotations
@@ -25,19 +26,13 @@ import pystac
 
 from core.errors import OutputError
 from core.io import storage
-from core.io.cog import write_cog
+from core.product.encoded_layers import EncodedKey, EncodedLayer
 from core.product.l1c import L1CProduct
-from core.product.l2a import BOA_ADD_OFFSET, L2ALayers
-from core.product.l2a_rasters import (
-    AOT_QUANTIFICATION_VALUE,
-    BOA_QUANTIFICATION_VALUE,
-    WVP_QUANTIFICATION_VALUE,
-    encode_boa,
-    encode_scaled,
-)
+from core.product.l2a import L2ALayers
+from core.product.l2a_rasters import BOA_ADD_OFFSET, write_layer
 from core.product.metadata import ProcessingBaseline
-from core.product.quicklook import preview, true_colour, write_png
-from core.stac.assets import TCI_BANDS, LayerAsset, layer_assets
+from core.product.quicklook import write_png
+from core.stac.assets import LayerAsset, layer_assets
 from core.stac.item import THUMBNAIL_KEY, create_item, scene_id
 from core.stac.validate import validate_item
 
@@ -95,10 +90,11 @@ def write_cloud_product(
             _write_layer(work / asset.file_name, asset, layers, l1c)
             names.append(asset.file_name)
             hrefs[asset.key] = _join(publish, asset.file_name)
-        finest_visual = min((r for r in layers.boa if _has_tci(layers, r)), default=None)
-        if finest_visual is not None:
-            tci = _tci(layers, finest_visual)
-            thumbnail, _ = preview(tci, meta.grids[finest_visual])
+        visual = layers.tci_resolutions()
+        if visual:
+            # no-data left out of the averages: an encoded TCI is reduced straight from disk
+            thumbnail = layers.preview_tci(visual[0], meta.grids[visual[0]], nodata=0)
+            assert thumbnail is not None
             write_png(str(work / THUMBNAIL_FILE), thumbnail)
             names.append(THUMBNAIL_FILE)
             hrefs[THUMBNAIL_KEY] = _join(publish, THUMBNAIL_FILE)
@@ -121,27 +117,15 @@ def write_cloud_product(
     return CloudProduct(item=item, item_uri=files[-1], files=files)
 
 
-def _has_tci(layers: L2ALayers, resolution: int) -> bool:
-    return all(band in layers.boa[resolution] for band in TCI_BANDS)
-
-
-def _tci(layers: L2ALayers, resolution: int) -> np.ndarray:
-    red, green, blue = (layers.boa[resolution][band] for band in TCI_BANDS)
-    return true_colour(red, green, blue)
-
-
-def _encoded(asset: LayerAsset, layers: L2ALayers) -> np.ndarray:
-    """The layer's pixels in the asset encoding (:mod:`core.stac.assets`)."""
+def _pixels(asset: LayerAsset, layers: L2ALayers) -> np.ndarray | EncodedLayer:
+    """The layer's pixels in the asset encoding (:mod:`core.stac.assets`), or its encoded
+    raster."""
     res = asset.resolution
-    if asset.layer == "boa":
-        assert asset.band is not None
-        return encode_boa(layers.boa[res][asset.band], BOA_QUANTIFICATION_VALUE, BOA_ADD_OFFSET)
-    if asset.layer == "visual":
-        return _tci(layers, res)
-    if asset.layer == "aot":
-        return encode_scaled(layers.aot550[res], AOT_QUANTIFICATION_VALUE)
-    if asset.layer == "wvp":
-        return encode_scaled(layers.wvp_cm[res], WVP_QUANTIFICATION_VALUE)
+    if asset.layer in ("boa", "visual", "aot", "wvp"):
+        key = EncodedKey(asset.layer, res, asset.band)
+        pixels = layers.pixels(key, BOA_ADD_OFFSET)
+        assert pixels is not None  # layer_assets lists held layers only
+        return pixels
     classes = {
         "scl": layers.scene_class,
         "cloud": layers.cloud_probability,
@@ -158,8 +142,14 @@ def _write_layer(path: Path, asset: LayerAsset, layers: L2ALayers, l1c: L1CProdu
             path=l1c.metadata.product_uri,
         )
     scale, offset = asset.scale_offset
-    write_cog(
-        str(path), _encoded(asset, layers), grid, kind=asset.cog_kind, scale=scale, offset=offset
+    write_layer(
+        str(path),
+        _pixels(asset, layers),
+        grid,
+        image_format="TIF",
+        kind=asset.cog_kind,
+        scale=scale,
+        offset=offset,
     )
 
 

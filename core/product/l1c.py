@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypedDict
 
 import numpy as np
@@ -200,7 +200,23 @@ class L1CProduct:
     uri: str
     metadata: L1CMetadata
     files: L1CSourceFiles
+    band_driver: str = JP2_DRIVER
+    """GDAL driver of the band files: JPEG 2000, or ``GTiff`` for decoded copies
+    (:func:`core.product.band_cache.decode_bands`)."""
     _bands_checked: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def with_band_files(self, bands: dict[str, str], driver: str) -> L1CProduct:
+        """This product reading ``bands`` (name -> URI, checked copies of its own band files in
+        the ``driver`` format) instead of its JPEG 2000 files."""
+        self.check_bands()
+        copy = L1CProduct(
+            self.uri,
+            self.metadata,
+            replace(self.files, bands={**self.files.bands, **bands}),
+            band_driver=driver,
+        )
+        object.__setattr__(copy, "_bands_checked", True)
+        return copy
 
     def _env(self, uri: str) -> contextlib.AbstractContextManager[object]:
         if needs_s3(uri) and not rasterio.env.hasenv():
@@ -251,6 +267,7 @@ class L1CProduct:
                 resolution=resolution,
                 window=window,
                 upsampling=upsampling,
+                expect_driver=self.band_driver,
                 band=info.name,
             )
 

@@ -12,7 +12,7 @@ tree.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET  # building documents only; parsing is in core.io.xml
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Protocol
@@ -26,6 +26,7 @@ from core.io.jp2 import write_jp2
 from core.io.staging import staged_product
 from core.io.xml import find_text, parse_xml_bytes
 from core.product import l2a_metadata as mtd
+from core.product.encoded_layers import EncodedKey, EncodedLayer, EncodedRasters
 from core.product.l2a_manifest import manifest_safe, serialize_manifest
 from core.product.l2a_quality import (
     AtmosphereSummary,
@@ -35,6 +36,7 @@ from core.product.l2a_quality import (
 )
 from core.product.l2a_rasters import (
     AOT_QUANTIFICATION_VALUE,
+    BOA_ADD_OFFSET,
     BOA_BANDS,
     BOA_QUANTIFICATION_VALUE,
     EXTENSIONS,
@@ -49,13 +51,18 @@ from core.product.l2a_rasters import (
 )
 from core.product.metadata import L1CMetadata, L1CSourceFiles, ProcessingBaseline, RasterGrid
 from core.product.naming import ProductNames, check_centre
-from core.product.quicklook import index_html, preview, true_colour, write_png
+from core.product.quicklook import (
+    TCI_BANDS,
+    index_html,
+    preview,
+    preview_grid,
+    true_colour,
+    write_png,
+)
 
 DEFAULT_BASELINE: Final[ProcessingBaseline] = ProcessingBaseline(99, 99)
 """``Baseline_Version`` of Sen2Cor's ``L2A_PB_GIPP.xml`` (-> ``N9999``)."""
 OFFSET_BASELINE: Final[ProcessingBaseline] = ProcessingBaseline(4, 0)
-BOA_ADD_OFFSET: Final[int] = -1000
-"""``BOA_ADD_OFFSET`` of every band from baseline 04.00 (facts §5.3)."""
 DEFAULT_DOI: Final[str] = "https://doi.org/10.5270/S2_-znk9xsj"
 L2A_SCHEMAS: Final[tuple[str, ...]] = (
     "S2_User_Product_Level-2A_Metadata.xsd",
@@ -78,7 +85,7 @@ class L1CProductLike(Protocol):
 
 @dataclass(frozen=True)
 class L2ALayers:
-    """Computed results in memory, per resolution in metres (any may be absent).
+    """Computed results, per resolution in metres (any may be absent).
 
     BOA is float32 reflectance (NaN = no-data), ``aot550`` unitless, ``wvp_cm`` in cm,
     ``scene_class`` SCL codes (uint8), probabilities 0…100 % (uint8).
@@ -92,6 +99,82 @@ class L2ALayers:
     snow_probability: dict[int, np.ndarray] = field(default_factory=dict)
     atmosphere: AtmosphereSummary | None = None
     """Scalar AC results (ozone, visibility, DDV) for the QI reports."""
+    encoded: EncodedRasters | None = None
+    """BOA/AOT/WVP/TCI assembled window by window; a layer found here is written from it
+    instead of the in-memory dicts."""
+
+    def boa_bands(self, resolution: int) -> tuple[str, ...]:
+        """BOA bands held at ``resolution`` (in memory or encoded), sorted by name."""
+        encoded = self.encoded.boa_bands(resolution) if self.encoded else ()
+        return tuple(sorted({*self.boa.get(resolution, {}), *encoded}))
+
+    def boa_resolutions(self) -> tuple[int, ...]:
+        """Resolutions holding BOA bands (in memory or encoded), finest first."""
+        return tuple(r for r in self._resolutions() if self.boa_bands(r))
+
+    def tci_resolutions(self) -> tuple[int, ...]:
+        """Resolutions with a TCI (encoded, or from in-memory BOA), finest first."""
+        return tuple(r for r in self._resolutions() if self.has_visual(r))
+
+    def _resolutions(self) -> list[int]:
+        return sorted({*self.boa, *(self.encoded.resolutions() if self.encoded else ())})
+
+    def has_visual(self, resolution: int) -> bool:
+        """True when a TCI exists at ``resolution``: encoded, or from BOA B04/B03/B02."""
+        if self.encoded is not None and self.encoded.has(EncodedKey("visual", resolution)):
+            return True
+        return all(band in self.boa.get(resolution, {}) for band in TCI_BANDS)
+
+    def pixels(self, key: EncodedKey, boa_add_offset: int) -> np.ndarray | EncodedLayer | None:
+        """The layer ``key`` as the product stores it: the encoded raster when :attr:`encoded`
+        holds it, else the in-memory values encoded (facts §5.3); ``None`` when absent.
+
+        Raises
+        ------
+        OutputError
+            The encoded BOA uses another ``BOA_ADD_OFFSET`` than ``boa_add_offset``.
+        """
+        if self.encoded is not None and self.encoded.has(key):
+            if key.layer == "boa" and self.encoded.boa_add_offset != boa_add_offset:
+                raise OutputError(
+                    f"encoded BOA has BOA_ADD_OFFSET {self.encoded.boa_add_offset}, the "
+                    f"product {boa_add_offset}",
+                    path=key.stem,
+                )
+            return EncodedLayer(self.encoded, key)
+        res = key.resolution
+        boa = self.boa.get(res, {})
+        if key.layer == "boa":
+            rho = boa.get(str(key.band))
+            return (
+                None if rho is None else encode_boa(rho, BOA_QUANTIFICATION_VALUE, boa_add_offset)
+            )
+        if key.layer == "visual":
+            if not all(band in boa for band in TCI_BANDS):
+                return None
+            return true_colour(*(boa[band] for band in TCI_BANDS))
+        values, quantification = {
+            "aot": (self.aot550, AOT_QUANTIFICATION_VALUE),
+            "wvp": (self.wvp_cm, WVP_QUANTIFICATION_VALUE),
+        }[key.layer]
+        return None if res not in values else encode_scaled(values[res], quantification)
+
+    def preview_tci(
+        self, resolution: int, grid: RasterGrid, *, nodata: int | None = None
+    ) -> np.ndarray | None:
+        """The TCI at ``resolution`` reduced to the 320 m preview grid (PVI, thumbnail), or
+        ``None`` without one: :func:`core.product.quicklook.preview` of the in-memory TCI, or
+        the encoded TCI (``nodata=0``: reduced by GDAL straight from the scratch);
+        ``nodata`` as in :func:`~core.product.quicklook.preview`."""
+        tci = self.pixels(EncodedKey("visual", resolution), 0)
+        if tci is None:
+            return None
+        if isinstance(tci, np.ndarray):
+            return preview(tci, grid, nodata=nodata)[0]
+        if nodata is None:  # Sen2Cor averages no-data in: reduce the whole TCI as in memory
+            return preview(tci.rasters.read(tci.key), grid)[0]
+        shape = preview_grid(grid)
+        return tci.rasters.read(tci.key, (shape.height, shape.width))
 
 
 @dataclass(frozen=True)
@@ -325,7 +408,7 @@ def _write_rasters(
     def put(
         res: int,
         layer: str,
-        array: np.ndarray,
+        pixels: np.ndarray | EncodedLayer,
         *,
         kind: LayerKind,
         scale: float | None = None,
@@ -336,7 +419,7 @@ def _write_rasters(
         path = layout.img(res) / (stem + (".tif" if cog else ext))
         write_layer(
             str(path),
-            array,
+            pixels,
             _grid(meta, res),
             image_format="TIF" if cog else fmt,
             kind=kind,
@@ -347,28 +430,31 @@ def _write_rasters(
         written.append(layout.relative(path).rsplit(".", 1)[0])
 
     for res in options.resolutions:
-        boa = layers.boa.get(res, {})
-        unknown = sorted(set(boa) - set(BOA_BANDS.get(res, ())))
+        held = layers.boa_bands(res)
+        unknown = sorted(set(held) - set(BOA_BANDS.get(res, ())))
         if unknown:
             raise OutputError(f"Sen2Cor writes no {unknown} band at {res} m", path=meta.product_uri)
         for band in BOA_BANDS.get(res, ()):
-            if band in boa:
+            boa = layers.pixels(EncodedKey("boa", res, band), boa_offset)
+            if boa is not None:
                 put(
                     res,
                     band,
-                    encode_boa(boa[band], BOA_QUANTIFICATION_VALUE, boa_offset),
+                    boa,
                     kind="reflectance",
                     scale=1.0 / BOA_QUANTIFICATION_VALUE,
                     offset=boa_offset / BOA_QUANTIFICATION_VALUE,
                 )
-        if options.generate_tci and {"B02", "B03", "B04"} <= set(boa):
-            put(res, "TCI", true_colour(boa["B04"], boa["B03"], boa["B02"]), kind="reflectance")
-        if res in layers.aot550:
-            aot = encode_scaled(layers.aot550[res], AOT_QUANTIFICATION_VALUE)
-            put(res, "AOT", aot, kind="continuous", scale=1.0 / AOT_QUANTIFICATION_VALUE)
-        if res in layers.wvp_cm:
-            wvp = encode_scaled(layers.wvp_cm[res], WVP_QUANTIFICATION_VALUE)
-            put(res, "WVP", wvp, kind="continuous", scale=1.0 / WVP_QUANTIFICATION_VALUE)
+        tci = layers.pixels(EncodedKey("visual", res), boa_offset)
+        if options.generate_tci and tci is not None:
+            put(res, "TCI", tci, kind="reflectance")
+        for name, quantification in (
+            ("aot", AOT_QUANTIFICATION_VALUE),
+            ("wvp", WVP_QUANTIFICATION_VALUE),
+        ):
+            scaled = layers.pixels(EncodedKey(name, res), boa_offset)  # type: ignore[arg-type]
+            if scaled is not None:
+                put(res, name.upper(), scaled, kind="continuous", scale=1.0 / quantification)
         if res in SCL_RESOLUTIONS and res in layers.scene_class:
             put(res, "SCL", layers.scene_class[res].astype(np.uint8), kind="classification")
         for mask, values in (
@@ -391,30 +477,41 @@ def _write_rasters(
 def _write_preview(
     layers: L2ALayers, meta: L1CMetadata, layout: _Layout, options: L2AWriteOptions
 ) -> str | None:
-    """PVI (QI_DATA/T.._PVI.jp2) and the HTML quick-look from the coarsest TCI-capable layer."""
-    candidates = [
-        r for r in sorted(layers.boa, reverse=True) if {"B02", "B03", "B04"} <= set(layers.boa[r])
-    ]
+    """PVI (QI_DATA/T.._PVI.jp2) and the HTML quick-look from the coarsest TCI-capable layer,
+    area-averaged to 320 m pixels with no-data averaged in, as Sen2Cor's PVI."""
+    candidates = layers.tci_resolutions()
     if not candidates:
         return None
-    res = candidates[0]
-    boa = layers.boa[res]
-    pvi, pvi_grid = preview(true_colour(boa["B04"], boa["B03"], boa["B02"]), _grid(meta, res))
+    res = candidates[-1]
+    pvi = layers.preview_tci(res, _grid(meta, res))
+    assert pvi is not None
     path = layout.granule / "QI_DATA" / f"{layout.names.pvi_stem}.jp2"
-    write_jp2(str(path), pvi, pvi_grid, nodata=None, threads=options.threads)
+    write_jp2(str(path), pvi, preview_grid(_grid(meta, res)), nodata=None, threads=options.threads)
     write_png(str(layout.root / "HTML" / "UserProduct_index.png"), pvi)
     return layout.relative(path)
 
 
 def _quality(layers: L2ALayers) -> ImageContentQI | None:
-    """Image-content QIs on the classification grid (20 m, else 60 m; facts §1.1 step 8)."""
+    """Image-content QIs on the classification grid (20 m, else 60 m; facts §1.1 step 8);
+    statistics of encoded layers come from their window-by-window tallies."""
     for res in (20, 60, *sorted(layers.scene_class)):
         if res in layers.scene_class:
-            return image_content_qi(
+            qi = image_content_qi(
                 layers.scene_class[res],
                 aot550=layers.aot550.get(res),
                 wvp_cm=layers.wvp_cm.get(res),
                 boa=layers.boa.get(res),
+            )
+            encoded = layers.encoded
+            if encoded is None:
+                return qi
+            aot, wv = (encoded.granule_mean(layer, res) for layer in ("aot", "wvp"))
+            return replace(
+                qi,
+                negative_boa_percentage=qi.negative_boa_percentage
+                | encoded.negative_boa_percentage(res),
+                granule_mean_aot=qi.granule_mean_aot if aot is None else aot,
+                granule_mean_wv=qi.granule_mean_wv if wv is None else wv,
             )
     return None
 

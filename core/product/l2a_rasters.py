@@ -8,17 +8,20 @@ SCL and probabilities uint8; 0 is no-data everywhere.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 import rasterio
 
 from core.errors import OutputError
-from core.io.cog import LayerKind, write_cog
+from core.io.cog import LayerKind, describe_bands, write_cog
 from core.io.jp2 import write_jp2
 from core.io.raster_write import band_stack, grid_profile
 from core.product.metadata import RasterGrid
 from core.radiometry import reflectance_to_dn
+
+if TYPE_CHECKING:  # encoded_layers encodes with this module's functions
+    from core.product.encoded_layers import EncodedLayer
 
 ImageFormat = Literal["JP2", "TIF", "RAW"]
 
@@ -37,6 +40,8 @@ IMAGE_FORMAT_ATTRIBUTE: Final[dict[str, str]] = {
     "TIF": "GEOTIFF",
     "RAW": "RAW",
 }
+BOA_ADD_OFFSET: Final[int] = -1000
+"""``BOA_ADD_OFFSET`` of every band from baseline 04.00 (facts §5.3)."""
 BOA_QUANTIFICATION_VALUE: Final[int] = 10000
 AOT_QUANTIFICATION_VALUE: Final[float] = 1000.0
 WVP_QUANTIFICATION_VALUE: Final[float] = 1000.0
@@ -55,7 +60,7 @@ def encode_scaled(values: np.ndarray, quantification: float) -> np.ndarray:
 
 def write_layer(
     path: str,
-    array: np.ndarray,
+    array: np.ndarray | EncodedLayer,
     grid: RasterGrid,
     *,
     image_format: ImageFormat,
@@ -64,21 +69,41 @@ def write_layer(
     offset: float | None = None,
     threads: int = 1,
 ) -> None:
-    """Write one encoded layer in the product's format (JP2, GeoTIFF/COG or ENVI raw)."""
-    if image_format == "JP2":
+    """Write one encoded layer in the product's format (JP2, GeoTIFF/COG or ENVI raw), from
+    pixels in memory or from an encoded raster assembled window by window (whose scale,
+    offset and overview resampling are its own: ``kind``, ``scale``, ``offset`` apply to
+    arrays)."""
+    if not isinstance(array, np.ndarray):
+        if image_format == "JP2":
+            array.rasters.to_jp2(array.key, path, threads=threads)
+        elif image_format == "TIF":
+            array.rasters.to_cog(array.key, path, threads=threads)
+        else:
+            array.rasters.to_envi(array.key, path)
+    elif image_format == "JP2":
         write_jp2(path, array, grid, threads=threads)
     elif image_format == "TIF":
         write_cog(path, array, grid, kind=kind, scale=scale, offset=offset)
     else:
-        write_envi(path, array, grid)
+        write_envi(path, array, grid, scale=scale, offset=offset)
 
 
-def write_envi(path: str, array: np.ndarray, grid: RasterGrid) -> None:
-    """Write ``array`` as an ENVI raw file plus ``.hdr`` header (Sen2Cor ``--raw``)."""
+def write_envi(
+    path: str,
+    array: np.ndarray,
+    grid: RasterGrid,
+    *,
+    scale: float | None = None,
+    offset: float | None = None,
+) -> None:
+    """Write ``array`` as an ENVI raw file plus ``.hdr`` header (Sen2Cor ``--raw``), with
+    ``data gain/offset values`` when ``scale``/``offset`` are given."""
     bands = band_stack(array, grid, path=path)
     profile = grid_profile("ENVI", bands, grid, 0)
     try:
-        with rasterio.open(path, "w", **profile) as dst:
+        # no PAM side-car (.aux.xml): Sen2Cor's --raw writes the raw file and its header only
+        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path, "w", **profile) as dst:
             dst.write(bands)
+            describe_bands(dst, scale=scale, offset=offset)
     except rasterio.errors.RasterioError as err:
         raise OutputError(f"ENVI write failed ({err})", path=path) from err

@@ -27,6 +27,8 @@ from core.product.metadata import RasterGrid
 TCI_REFLECTANCE_MAX: Final[float] = 0.25
 """Reflectance mapped to 255 (Sen2Cor: DN 2500 at quantification 10000)."""
 TCI_LEVELS: Final[int] = 254
+TCI_BANDS: Final[tuple[str, str, str]] = ("B04", "B03", "B02")
+"""Red, green, blue: the BOA bands of the TCI channels."""
 PVI_PIXEL_M: Final[int] = 320
 """PVI pixel size: a 109.8 km tile becomes 343×343 pixels, as in real products."""
 
@@ -62,22 +64,30 @@ def true_colour(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndar
     return out
 
 
-def preview(tci: np.ndarray, grid: RasterGrid) -> tuple[np.ndarray, RasterGrid]:
-    """Reduce a TCI on ``grid`` to the PVI grid (320 m pixels, area average through GDAL).
-
-    Returns the ``(3, rows, cols)`` uint8 preview and its grid.
-    """
+def preview_grid(grid: RasterGrid) -> RasterGrid:
+    """The PVI grid of ``grid``: 320 m pixels over the same extent (343×343 for a tile),
+    labelled with exact 320 m pixels as Sen2Cor's PVI (the whole tile is resized)."""
     factor = PVI_PIXEL_M / grid.resolution
-    width = max(1, round(grid.width / factor))
-    height = max(1, round(grid.height / factor))
-    pvi_grid = RasterGrid(
+    return RasterGrid(
         resolution=PVI_PIXEL_M,
-        width=width,
-        height=height,
-        # labelled with exact 320 m pixels, as Sen2Cor's PVI (the whole tile is resized)
+        width=max(1, round(grid.width / factor)),
+        height=max(1, round(grid.height / factor)),
         transform=grid.transform @ Affine.scale(factor),
         crs_epsg=grid.crs_epsg,
     )
+
+
+def preview(
+    tci: np.ndarray, grid: RasterGrid, *, nodata: int | None = None
+) -> tuple[np.ndarray, RasterGrid]:
+    """Reduce a TCI on ``grid`` to the PVI grid (320 m pixels, area average through GDAL).
+
+    Sen2Cor's PVI averages no-data (0) pixels in (``nodata=None``); with ``nodata=0`` they are
+    left out of the averages, as a reduced read of an encoded TCI does.
+
+    Returns the ``(3, rows, cols)`` uint8 preview and its grid.
+    """
+    pvi_grid = preview_grid(grid)
     profile = {
         "driver": "GTiff",
         "width": grid.width,
@@ -86,12 +96,14 @@ def preview(tci: np.ndarray, grid: RasterGrid) -> tuple[np.ndarray, RasterGrid]:
         "dtype": "uint8",
         "crs": CRS.from_epsg(grid.crs_epsg),
         "transform": grid.transform,
+        "nodata": nodata,
     }
     # GDAL's area-weighted averaging handles the non-integer 60 m -> 320 m factor.
     with MemoryFile() as memory, memory.open(**profile) as dataset:
         dataset.write(tci)
         reduced = dataset.read(
-            out_shape=(tci.shape[0], height, width), resampling=Resampling.average
+            out_shape=(tci.shape[0], pvi_grid.height, pvi_grid.width),
+            resampling=Resampling.average,
         )
     return reduced, pvi_grid
 

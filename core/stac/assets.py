@@ -29,6 +29,7 @@ from core.product.l2a_rasters import (
     BOA_QUANTIFICATION_VALUE,
     WVP_QUANTIFICATION_VALUE,
 )
+from core.product.quicklook import TCI_BANDS
 
 Layer = Literal["boa", "aot", "wvp", "scl", "cloud", "snow", "visual"]
 
@@ -48,8 +49,6 @@ MAIN_RESOLUTION: Final[dict[Layer, int]] = {
 }
 """Resolution whose asset has the plain key (stactools: ``aot``/``scl`` are 20 m, ``visual``
 10 m); BOA bands use their native resolution."""
-TCI_BANDS: Final[tuple[str, str, str]] = ("B04", "B03", "B02")
-"""Red, green, blue: the channels of the visual asset."""
 SCL_CLASSES: Final[dict[SceneClass, tuple[str, str]]] = {
     SceneClass.NO_DATA: ("no_data", "No Data (Missing data)"),
     SceneClass.SATURATED_DEFECTIVE: ("saturated_or_defective", "Saturated or defective pixel"),
@@ -208,14 +207,16 @@ def eo_band(name: str) -> dict[str, Any]:
 
 
 def layer_assets(layers: L2ALayers) -> list[LayerAsset]:
-    """Every raster asset ``layers`` hold, finest resolution first within each layer.
+    """Every raster asset ``layers`` hold (in memory or encoded), finest resolution first
+    within each layer.
 
-    The visual asset exists at each resolution holding BOA B04, B03 and B02.
+    The visual asset exists at each resolution holding a TCI (encoded, or BOA B04, B03, B02).
     """
+    encoded = layers.encoded.keys() if layers.encoded else ()
     assets: list[LayerAsset] = []
-    for res in sorted(layers.boa):
-        assets += [LayerAsset("boa", res, band) for band in sorted(layers.boa[res])]
-        if all(b in layers.boa[res] for b in TCI_BANDS):
+    for res in layers.boa_resolutions():
+        assets += [LayerAsset("boa", res, band) for band in layers.boa_bands(res)]
+        if layers.has_visual(res):
             assets.append(LayerAsset("visual", res))
     maps: tuple[tuple[Layer, dict[int, np.ndarray]], ...] = (
         ("aot", layers.aot550),
@@ -225,5 +226,6 @@ def layer_assets(layers: L2ALayers) -> list[LayerAsset]:
         ("snow", layers.snow_probability),
     )
     for layer, by_resolution in maps:
-        assets += [LayerAsset(layer, res) for res in sorted(by_resolution)]
+        held = {*by_resolution, *(k.resolution for k in encoded if k.layer == layer)}
+        assets += [LayerAsset(layer, res) for res in sorted(held)]
     return assets

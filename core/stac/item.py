@@ -41,9 +41,11 @@ import core
 from core.errors import OutputError
 from core.io import storage
 from core.io.xml import find_text, parse_xml_bytes
+from core.product.encoded_layers import EncodedKey, EncodedLayer
 from core.product.l1c import L1CProduct
 from core.product.l2a import DEFAULT_BASELINE, L2ALayers
 from core.product.l2a_quality import SceneClass, image_content_qi
+from core.product.l2a_rasters import BOA_ADD_OFFSET
 from core.product.metadata import L1CMetadata, ProcessingBaseline, RasterGrid
 from core.product.naming import ProductNames
 from core.stac.assets import LayerAsset, layer_assets
@@ -192,14 +194,22 @@ def _footprint(layers: L2ALayers, meta: L1CMetadata) -> Footprint:
     if layers.scene_class:
         res = max(layers.scene_class)
         valid = layers.scene_class[res] != SceneClass.NO_DATA
-    elif layers.boa:
-        res = max(layers.boa)
-        valid = np.all([np.isfinite(rho) for rho in layers.boa[res].values()], axis=0)
+    elif layers.boa_resolutions():
+        res = layers.boa_resolutions()[-1]
+        valid = np.all([_valid_boa(layers, res, b) for b in layers.boa_bands(res)], axis=0)
     else:
         grid = _finest_grid(meta)
         return footprint(tile_outline(grid), grid.crs_epsg)
     grid = meta.grids[res]
     return footprint(valid_data_outline(valid, grid), grid.crs_epsg)
+
+
+def _valid_boa(layers: L2ALayers, resolution: int, band: str) -> np.ndarray:
+    """Pixels with a BOA value (finite reflectance; encoded DN 0 is no-data)."""
+    pixels = layers.pixels(EncodedKey("boa", resolution, band), BOA_ADD_OFFSET)
+    if isinstance(pixels, EncodedLayer):
+        return pixels.rasters.read(pixels.key) != 0
+    return np.isfinite(layers.boa[resolution][band])
 
 
 def _view(meta: L1CMetadata) -> dict[str, float]:
