@@ -5,14 +5,19 @@ multilinearly between 6S runs at :class:`NodeGrid` nodes of AOT550 x water vapou
 view zenith, at the tile's mean sun position and the band's mean view azimuth)::
 
     E   = T_down_dir * f_sun * cos(i) / cos(theta_s) + T_down_dif * V_sky
-          + T_down * S * rho_env / (1 - S * rho_env)
+          + T_down * (1 - V_sky) * rho_terrain + T_down * S * rho_env / (1 - S * rho_env)
     TOA = rho_path + T_gas * E * (rho * T_up_dir + rho_env * T_up_dif)
 
-``cos(i)`` is the local solar incidence on the DEM, ``V_sky = (1 + cos(slope)) / 2`` the sky-view
-factor of an infinite slope, ``f_sun`` the part of the direct beam that cloud shadows let through,
-and ``rho_env`` the surface reflectance averaged over ``spec.adjacency_km`` (box filter; the
-ATCOR/Sen2Cor adjacency range). On flat homogeneous ground this is exactly 6S's
-``rho_path + T_gas T_down T_up rho / (1 - S rho)``. Terrain casting a shadow sets ``cos(i)`` to 0.
+The terrain factors are the correction's own (:func:`terrain_factors`, :mod:`core.terrain`),
+evaluated on each band's grid from the DEM block-averaged to it: ``cos(i)`` the local solar
+incidence from Horn slopes (0 in self shadow and where the terrain towards each pixel's sun
+casts a shadow), ``V_sky`` the horizon-integrated sky-view factor; ``T_down (1 - V_sky)
+rho_terrain`` is the light reflected by the surrounding terrain (ATCOR, Sen2Cor), with
+``rho_terrain`` the surface reflectance averaged over :data:`TERRAIN_RANGE_KM`. ``f_sun`` is
+the part of the direct beam that cloud shadows let through, and ``rho_env`` the surface
+reflectance averaged over ``spec.adjacency_km`` (box filter; the ATCOR/Sen2Cor adjacency
+range). On flat homogeneous ground this is exactly 6S's
+``rho_path + T_gas T_down T_up rho / (1 - S rho)``.
 
 Clouds seen along the band's line of sight (:mod:`core.simulate.clouds`) then mix with the ground::
 
@@ -37,6 +42,7 @@ from core.angles import combine_detectors
 from core.bands import BAND_NAMES, BY_NAME
 from core.errors import InputError
 from core.product.metadata import AngleGrid
+from core.resample import block_mean
 from core.simulate.clouds import (
     ICE_ALBEDO,
     WATER_ALBEDO,
@@ -59,6 +65,8 @@ from core.simulate.landscape import (
 from core.simulate.scene import SceneGeometry, SceneSpec, SimulatedScene
 from core.simulate.sixs import AEROSOL_MODELS, AtmosphereState, compute_terms
 from core.simulate.spectra import surface_reflectance
+from core.terrain.geometry import SKY_VIEW_GRID_M, terrain_geometry
+from core.terrain.illumination import TerrainIllumination, terrain_illumination
 
 TERMS: Final = (
     "path_reflectance",
@@ -78,6 +86,9 @@ CIRRUS_MIN_TAU: Final = 0.05
 SHADOW_MAX_DIRECT: Final = 0.5
 """Ground receiving less than this share of the direct beam is SCL 3 (cloud shadow)."""
 TIE_STEP_M: Final = 5000.0
+TERRAIN_RANGE_KM: Final = 0.5
+"""Half-width of the box whose mean surface reflectance lights slopes from the surrounding
+terrain (``rho_terrain``): Sen2Cor's ``AC_Rng_Nbhd_Terrain_Corr`` default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,66 +159,37 @@ def _tie_to_grid(tie: np.ndarray, n: int, pixel_m: float) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _cast_shadow_kernel(dem, sun_east, sun_north, out):
-    """1 where the sun is visible from a 60 m cell, 0 where terrain towards the sun hides it.
-
-    Marches one cell at a time towards the sun; the ray climbs ``COARSE_M / tan(theta_s)`` per
-    step and stops once it is above the highest point of the DEM.
-    """
-    n_r, n_c = dem.shape
-    top = dem.max()
-    for i in prange(n_r):
-        for j in range(n_c):
-            te = sun_east[i, j]
-            tn = sun_north[i, j]
-            tan_z = np.hypot(te, tn)
-            out[i, j] = 1.0
-            if tan_z < 1e-6:
-                continue
-            d_col = te / tan_z
-            d_row = -tn / tan_z
-            climb = COARSE_M / tan_z
-            ray = dem[i, j]
-            r = i + 0.5
-            c = j + 0.5
-            while ray < top:
-                r += d_row
-                c += d_col
-                ray += climb
-                if r < 0 or c < 0 or r >= n_r or c >= n_c:
-                    break
-                if dem[int(r), int(c)] > ray:
-                    out[i, j] = 0.0
-                    break
+def sun_angles(sun_tie: np.ndarray, size: int, pixel_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sun zenith and azimuth (deg, float64) at the centres of a ``size`` x ``size`` grid, from
+    the tie-point components (:func:`_components`) interpolated bilinearly."""
+    east = _tie_to_grid(sun_tie[0], size, pixel_m).astype(np.float64)
+    north = _tie_to_grid(sun_tie[1], size, pixel_m).astype(np.float64)
+    zenith = np.degrees(np.arctan(np.hypot(east, north)))
+    return zenith, np.degrees(np.arctan2(east, north)) % 360.0
 
 
 def terrain_factors(
-    dem_coarse_m: np.ndarray, sun_east: np.ndarray, sun_north: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``cos(i) / cos(theta_s)`` (0 in self- and cast shadow) and the sky-view factor, 60 m grid.
-
-    With ``p = dz/dx`` (east), ``q = dz/dy`` (north), the unit normal is ``(-p, -q, 1) / N``,
-    ``N = sqrt(1 + p^2 + q^2)``, and the sun direction is ``cos(theta_s) (te, tn, 1)`` with
-    ``(te, tn) = tan(theta_s) (sin(phi_s), cos(phi_s))``; so ``cos(i)/cos(theta_s) =
-    (1 - p te - q tn) / N`` and ``cos(slope) = 1 / N``. Cast shadows come from a ray march
-    towards the sun over the DEM.
-    """
-    d_row, d_col = np.gradient(dem_coarse_m.astype(np.float64), COARSE_M)
-    p, q = d_col, -d_row
-    norm = np.sqrt(1.0 + p * p + q * q)
-    lit = np.empty(dem_coarse_m.shape, dtype=np.float64)
-    _cast_shadow_kernel(dem_coarse_m.astype(np.float64), sun_east, sun_north, lit)
-    incidence = lit * np.maximum((1.0 - p * sun_east - q * sun_north) / norm, 0.0)
-    return incidence.astype(np.float32), ((1.0 + 1.0 / norm) / 2.0).astype(np.float32)
+    dem_m: np.ndarray,
+    resolution: float,
+    sun_zenith_deg: np.ndarray | float,
+    sun_azimuth_deg: np.ndarray | float,
+) -> TerrainIllumination:
+    """The terrain factors of the forward model on a grid of ``resolution`` metres: the
+    correction's terrain geometry (:func:`core.terrain.geometry.terrain_geometry`, sky view from
+    the :data:`~core.terrain.geometry.SKY_VIEW_GRID_M` grid) under each pixel's sun."""
+    step = max(1, int(SKY_VIEW_GRID_M // resolution))
+    terrain = terrain_geometry(dem_m, resolution, sky_view_step=step)
+    return terrain_illumination(terrain, sun_zenith_deg, sun_azimuth_deg)
 
 
-def environment_reflectance(surface: np.ndarray, factor: int, adjacency_km: float) -> np.ndarray:
-    """Surface reflectance averaged over ``adjacency_km`` around each 60 m cell (box filter)."""
+def environment_reflectance(surface: np.ndarray, factor: int, range_km: float) -> np.ndarray:
+    """Surface reflectance averaged over ``range_km`` around each 60 m cell (box filter): the
+    environment of the adjacency effect (``spec.adjacency_km``) and the terrain that lights a
+    slope (:data:`TERRAIN_RANGE_KM`)."""
     block = int(COARSE_M / FINE_M) // factor
     n = surface.shape[0] // block
     coarse = surface[: n * block, : n * block].reshape(n, block, n, block).mean(axis=(1, 3))
-    width = 2 * round(adjacency_km * 1000.0 / COARSE_M) + 1
+    width = 2 * round(range_km * 1000.0 / COARSE_M) + 1
     return ndimage.uniform_filter(coarse, size=width, mode="reflect").astype(np.float32)
 
 
@@ -261,7 +243,7 @@ def _through_cloud(toa, rho, tau, height, asymmetry, albedo, gas):  # noqa: PLR0
 
 @njit(cache=True, nogil=True, parallel=True)
 def _toa_kernel(  # noqa: PLR0917 - numba kernels take positional arguments
-    surface, pixel_m, footprint, view, sun_east, sun_north, incidence, sky_view, env,
+    surface, pixel_m, footprint, view, illumination, sky_view, terrain_env, env,
     aot, wv, dem, axes_a, axes_w, axes_e, axes_v, table, sun_fraction,
     water, cirrus, water_albedo, ice_albedo, out,
 ):  # fmt: skip
@@ -290,10 +272,13 @@ def _toa_kernel(  # noqa: PLR0917 - numba kernels take positional arguments
             path, gas, d_dir, d_dif, u_dir, u_dif, sph = terms
             rho = surface[i, j]
             rho_env = sample_bilinear(env, y, x, COARSE_M)
-            direct = d_dir * sun_fraction[i, j] * sample_bilinear(incidence, y, x, COARSE_M)
-            diffuse = d_dif * sample_bilinear(sky_view, y, x, COARSE_M)
-            multiple = (d_dir + d_dif) * sph * rho_env / (1.0 - sph * rho_env)
-            toa = path + gas * (direct + diffuse + multiple) * (rho * u_dir + rho_env * u_dif)
+            v_sky = sky_view[i, j]
+            direct = d_dir * sun_fraction[i, j] * illumination[i, j]
+            diffuse = d_dif * v_sky
+            reflected = (1.0 - v_sky) * sample_bilinear(terrain_env, y, x, COARSE_M)
+            multiple = sph * rho_env / (1.0 - sph * rho_env)
+            irradiance = direct + diffuse + (d_dir + d_dif) * (reflected + multiple)
+            toa = path + gas * irradiance * (rho * u_dir + rho_env * u_dif)
             tau, top = seen_optical_depth(w_tau, w_level, w_heights, y, x, te, tn)
             if tau > 0.0:
                 toa = _through_cloud(toa, rho, tau, top, w_g, water_albedo, gas)
@@ -391,7 +376,7 @@ def render_toa(
     sun_tie = _components(geometry.sun_angles)
     sun_east = _tie_to_grid(sun_tie[0], n_coarse, COARSE_M)
     sun_north = _tie_to_grid(sun_tie[1], n_coarse, COARSE_M)
-    incidence, sky_view = terrain_factors(truth.dem_coarse_m, sun_east, sun_north)
+    dem10 = upsample(truth.dem_coarse_m, spec.size, FINE_M, COARSE_M)
     views = {b: _view_stack(geometry.viewing_angles[b]) for b in {*bands, SCENE_CLASS_BAND}}
     for name, stack in views.items():
         if int(geometry.detector_footprint[name].max()) >= stack.shape[0]:
@@ -405,6 +390,7 @@ def render_toa(
     )  # fmt: skip
     water, cirrus = _layer_args(truth.clouds.water), _layer_args(truth.clouds.cirrus)
     fractions: dict[int, np.ndarray] = {}
+    terrain: dict[int, TerrainIllumination] = {}
     toa: dict[str, np.ndarray] = {}
     for name in bands:
         res = BY_NAME[name].resolution
@@ -413,11 +399,15 @@ def render_toa(
             fractions[res] = direct_sun_fraction(
                 truth.clouds, sun_east, sun_north, surface.shape[0], float(res)
             )
+            zenith, azimuth = sun_angles(sun_tie, surface.shape[0], float(res))
+            dem = block_mean(dem10, res // int(FINE_M), np.float64)
+            terrain[res] = terrain_factors(dem, float(res), zenith, azimuth)
         out = np.empty(surface.shape, dtype=np.float32)
         k = BY_NAME[name].band_id
         _toa_kernel(  # type: ignore[call-arg]
-            surface, float(res), geometry.detector_footprint[name], views[name], sun_east,
-            sun_north, incidence, sky_view,
+            surface, float(res), geometry.detector_footprint[name], views[name],
+            terrain[res].illumination, terrain[res].sky_view,
+            environment_reflectance(surface, res // 10, TERRAIN_RANGE_KM),
             environment_reflectance(surface, res // 10, spec.adjacency_km),
             truth.aot550_coarse, truth.wv_coarse_cm, truth.dem_coarse_m, *axes, tables[name],
             fractions[res], water, cirrus, float(WATER_ALBEDO[k]), float(ICE_ALBEDO[k]), out,

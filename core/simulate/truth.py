@@ -27,8 +27,8 @@ from scipy import linalg
 from core.bands import BANDS, RESOLUTIONS
 from core.product.metadata import RasterGrid
 from core.resample import block_mean
-from core.simulate.forward import SHADOW_MAX_DIRECT, _components, _tie_to_grid, terrain_factors
-from core.simulate.landscape import COARSE_M, FINE_M, upsample
+from core.simulate.forward import _components, sun_angles, terrain_factors
+from core.simulate.landscape import COARSE_M, FINE_M
 from core.simulate.scene import SceneSpec, SimulatedScene
 
 SCL_CLASSES: Final[int] = 12
@@ -40,7 +40,8 @@ terrain already blocks the direct beam a cloud cannot shade it)."""
 
 
 def coarse_dem(dem_m: np.ndarray) -> np.ndarray:
-    """The 60 m DEM the forward model used, recovered from its 10 m bilinear upsampling.
+    """The 60 m landscape DEM (:func:`~core.simulate.landscape.make_landscape`), recovered from
+    its 10 m bilinear upsampling.
 
     :func:`~core.simulate.landscape.upsample` puts each 60 m value at its cell centre, between
     the middle two of the cell's six 10 m pixels; their mean is ``11/12`` of the cell's value
@@ -63,23 +64,13 @@ def coarse_dem(dem_m: np.ndarray) -> np.ndarray:
 
 
 def terrain_shadow(scene: SimulatedScene) -> np.ndarray:
-    """bool 10 m mask of the ground the terrain hides from the direct sun (self or cast shadow).
-
-    The forward model scales the direct beam by ``cos(i)``, 0 where the slope faces away from
-    the sun or the terrain towards the sun blocks it (:func:`~core.simulate.forward.terrain_factors`
-    on the 60 m DEM and sun grids), bilinearly sampled at each pixel; a pixel is in shadow where
-    less than ``SHADOW_MAX_DIRECT`` of that sampling is lit, the rule cloud shadows follow.
-    """
-    dem_coarse = coarse_dem(scene.dem_m)
-    n_coarse = dem_coarse.shape[0]
-    sun = _components(scene.geometry.sun_angles)
-    incidence, _ = terrain_factors(
-        dem_coarse,
-        _tie_to_grid(sun[0], n_coarse, COARSE_M),
-        _tie_to_grid(sun[1], n_coarse, COARSE_M),
+    """bool 10 m mask of the ground the terrain hides from the direct sun (self or cast shadow):
+    where the forward model's direct factor (:func:`~core.simulate.forward.terrain_factors` on
+    the 10 m DEM under each pixel's sun) is 0."""
+    zenith, azimuth = sun_angles(
+        _components(scene.geometry.sun_angles), scene.dem_m.shape[0], FINE_M
     )
-    lit = upsample((incidence > 0).astype(np.float32), scene.spec.size, FINE_M, COARSE_M)
-    return lit < SHADOW_MAX_DIRECT
+    return terrain_factors(scene.dem_m, FINE_M, zenith, azimuth).illumination <= 0.0
 
 
 def true_scene_class(scene: SimulatedScene) -> np.ndarray:

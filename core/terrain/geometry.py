@@ -11,6 +11,7 @@ used by Sen2Cor's terrain correction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 from scipy import ndimage
@@ -22,6 +23,10 @@ from core.terrain.kernels import (
     cast_shadow_kernel,
     sky_view_kernel,
 )
+
+SKY_VIEW_GRID_M: Final = 60
+"""Grid (m) the sky-view factor is computed on for finer grids (``sky_view_step``), by the
+correction and by the simulator alike: Sen2Cor's ``atc_skyview`` works at 60 m too."""
 
 _HORN_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64) / 8.0
 """Horn's eastward derivative (per pixel); the northward one is its transpose, sign-flipped."""
@@ -67,7 +72,9 @@ class TerrainGeometry:
         cos_i = np.cos(zenith) * np.cos(slope) + np.sin(zenith) * np.sin(slope) * np.cos(relative)
         return cos_i.astype(np.float32)
 
-    def cast_shadow(self, sun_zenith_deg: float, sun_azimuth_deg: float) -> np.ndarray:
+    def cast_shadow(
+        self, sun_zenith_deg: np.ndarray | float, sun_azimuth_deg: np.ndarray | float
+    ) -> np.ndarray:
         """Bool mask of pixels in the shadow cast by surrounding terrain (ray march to the sun).
 
         Pixels facing away from the sun are also shaded by their own upslope neighbour, so the
@@ -77,21 +84,36 @@ class TerrainGeometry:
 
 
 def cast_shadow(
-    elevation_m: np.ndarray, resolution: float, sun_zenith_deg: float, sun_azimuth_deg: float
+    elevation_m: np.ndarray,
+    resolution: float,
+    sun_zenith_deg: np.ndarray | float,
+    sun_azimuth_deg: np.ndarray | float,
 ) -> np.ndarray:
     """Bool mask of terrain cast shadow on a DEM (rows southwards), by a ray march to the sun.
 
-    For callers that need only the shadow (no slope or sky view), e.g. on a coarser DEM.
+    The sun angles are one value or one per pixel: across a 110 km tile the sun zenith changes
+    by a few degrees, which moves a shadow edge cast by 1.5 km of relief by ~150 m. For callers
+    that need only the shadow (no slope or sky view), e.g. on a coarser DEM.
     """
-    shadow = np.empty(np.shape(elevation_m), dtype=np.bool_)
+    dem = np.ascontiguousarray(elevation_m, dtype=np.float64)
+    shadow = np.empty(dem.shape, dtype=np.bool_)
     cast_shadow_kernel(
-        np.ascontiguousarray(elevation_m, dtype=np.float64),
+        dem,
+        _block_max(dem, HORIZON_BLOCK_PX),
+        HORIZON_BLOCK_PX,
         float(resolution),
-        float(np.tan(np.radians(sun_zenith_deg))),
-        float(np.radians(sun_azimuth_deg)),
+        _grid_field(np.tan(np.radians(sun_zenith_deg))),
+        _grid_field(np.radians(sun_azimuth_deg)),
         shadow,
     )
     return shadow
+
+
+def _grid_field(values: np.ndarray | float) -> np.ndarray:
+    """A contiguous float32 grid array, or 1 x 1 for one value (the kernels' convention);
+    float32 keeps a tile's per-pixel sun at half the memory, far within the march's accuracy."""
+    array = np.asarray(values, dtype=np.float32)
+    return np.ascontiguousarray(array.reshape(1, 1) if array.ndim == 0 else array)
 
 
 def _block_max(dem: np.ndarray, block: int) -> np.ndarray:

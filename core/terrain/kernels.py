@@ -20,7 +20,8 @@ HORIZON_NEAR_PX = 16.0
 of the distance: distant terrain subtends small angles, so it is sampled sparsely and the
 search over a whole tile stays at about a hundred samples per azimuth."""
 HORIZON_BLOCK_PX = 16
-"""Block size of the maxima the horizon march uses to jump over terrain too low to matter."""
+"""Block size of the maxima the horizon and cast-shadow marches use to jump over terrain too
+low to matter."""
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -40,10 +41,11 @@ def _sample(dem, r, c):
 
 @njit(cache=True, nogil=True, inline="always")
 def _unit_direction(azimuth_rad):
-    """East and north components of an azimuth, exactly 0 along the axes (no 6e-17 drift)."""
+    """East and north components of an azimuth, exactly 0 along the axes: a float32 azimuth
+    is off by up to 1e-7 rad, which would otherwise walk a ray along a grid edge off the grid."""
     east = math.sin(azimuth_rad)
     north = math.cos(azimuth_rad)
-    return (0.0 if abs(east) < 1e-12 else east), (0.0 if abs(north) < 1e-12 else north)
+    return (0.0 if abs(east) < 1e-6 else east), (0.0 if abs(north) < 1e-6 else north)
 
 
 @njit(cache=True, nogil=True)
@@ -125,26 +127,37 @@ def sky_view_kernel(dem, d_east, d_north, block_max, block_px, pixel_m, n_azimut
             out[i, j] = min(max(total / (n_azimuths * norm), 0.0), 1.0)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _at(a, i, j):
+    """``a[i, j]``, or the single value of a 1 x 1 array (one sun for the whole grid)."""
+    if a.shape[0] == 1 and a.shape[1] == 1:
+        return a[0, 0]
+    return a[i, j]
+
+
 @njit(cache=True, nogil=True)
-def cast_shadow_kernel(dem, pixel_m, tan_zenith, sun_azimuth_rad, out):
+def cast_shadow_kernel(dem, block_max, block_px, pixel_m, tan_zenith, sun_azimuth_rad, out):  # noqa: PLR0917
     """True where terrain between a pixel and the sun rises above the sun ray.
 
-    The ray leaves the pixel centre towards the sun azimuth, one pixel per step along the
-    dominant axis, and climbs ``step / tan(sun zenith)``; it stops once above the DEM's highest
-    point or off the grid.
+    ``tan_zenith`` and ``sun_azimuth_rad`` are grid arrays (the sun of each pixel) or 1 x 1. The
+    ray leaves the pixel centre towards its sun azimuth, one pixel per step along the dominant
+    axis, and climbs ``step / tan(sun zenith)``; it steps over a ``block_px`` block whose highest
+    point (``block_max``, block and one-pixel border) is below the ray (the ray only rises), and
+    stops once above the DEM's highest point or off the grid.
     """
     n_rows, n_cols = dem.shape
-    out[:] = False
-    if tan_zenith <= 0.0:
-        return
     top = dem.max()
-    east, north = _unit_direction(sun_azimuth_rad)
-    scale = 1.0 / max(abs(east), abs(north))
-    d_col = east * scale
-    d_row = -north * scale
-    climb = scale * pixel_m / tan_zenith
     for i in range(n_rows):
         for j in range(n_cols):
+            out[i, j] = False
+            tan_z = _at(tan_zenith, i, j)
+            if tan_z <= 0.0:
+                continue
+            east, north = _unit_direction(_at(sun_azimuth_rad, i, j))
+            scale = 1.0 / max(abs(east), abs(north))
+            d_col = east * scale
+            d_row = -north * scale
+            climb = scale * pixel_m / tan_z
             ray = dem[i, j]
             r = float(i)
             c = float(j)
@@ -154,6 +167,18 @@ def cast_shadow_kernel(dem, pixel_m, tan_zenith, sun_azimuth_rad, out):
                 ray += climb
                 if r < 0.0 or c < 0.0 or r > n_rows - 1.0 or c > n_cols - 1.0:
                     break
+                bi = int(r) // block_px
+                bj = int(c) // block_px
+                if block_max[bi, bj] <= ray:
+                    # every later sample inside this block stays below the rising ray
+                    exit_steps = _exit_distance(
+                        r, c, d_row, d_col, bi * block_px, bj * block_px, block_px
+                    )
+                    skip = max(math.ceil(exit_steps) - 1, 0)
+                    r += skip * d_row
+                    c += skip * d_col
+                    ray += skip * climb
+                    continue
                 if _sample(dem, r, c) > ray:
                     out[i, j] = True
                     break
