@@ -37,6 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.classify import classify_inputs, run_classify
+from benchmarks.cold_start import cold_start_s
 from benchmarks.floor import IoFloor
 from benchmarks.synthetic import BASE_SIZE, synthetic_product
 from core.bands import BANDS
@@ -47,6 +49,10 @@ from core.product.l1c import open_l1c
 from core.simulate.product import simulate_product
 from core.simulate.scene import SceneSpec
 
+FULL_TILE = 10980
+"""Size at which the record also holds ``classify_20m`` (the scene classification of a full
+tile at 20 m, :mod:`benchmarks.classify`) and ``cold_start`` (import + first invocation of the
+processor handler with a cold and a warm numba cache, :mod:`benchmarks.cold_start`)."""
 NAIVE_DECODE_MAX_SIZE = 5490
 """Largest tile whose bands are also read whole by ``read_toa`` (``decode_toa_all_bands``: the
 decode without strips, for comparison; at 10980² it holds 3 GB and takes minutes)."""
@@ -202,6 +208,11 @@ def _bench_size(size: int, args: argparse.Namespace, queue: multiprocessing.Queu
             ),
         ):
             stages.run(name, _timed_scene(safe, outputs, l2a, gipp))
+        if size == FULL_TILE:
+            cube = classify_inputs()
+            stages.run("classify_20m", lambda: run_classify(cube))
+            del cube
+            stages.run("cold_start", cold_start_s)
         floor = IoFloor(product, work / "floor", threads=args.threads)
         try:
             stages.run("floor_decode", floor.decode)

@@ -151,22 +151,50 @@ def combine_detectors(grids: dict[int, AngleGrid]) -> AngleGrid:
 
 
 @njit(cache=True, nogil=True)
-def _bilinear(grid, grid_rows, grid_cols, out):
-    """Bilinear interpolation of ``grid`` at fractional node coordinates (clamped to the grid)."""
+def _bilinear(grid, grid_rows, grid_cols, period, out):
+    """``out[i, j]``: ``grid`` bilinear at the fractional node coordinates ``grid_rows[i]``,
+    ``grid_cols[j]`` (clamped to the grid). With ``period > 0`` the values are angles of that
+    period, interpolated along the shorter arc and returned in ``[0, period)``.
+
+    Separable: each output row blends two grid rows once, then each pixel two nodes."""
     n_rows, n_cols = grid.shape
+    c_low = np.empty(grid_cols.size, dtype=np.int64)
+    c_weight = np.empty(grid_cols.size)
+    for j in range(grid_cols.size):
+        c = min(max(grid_cols[j], 0.0), n_cols - 1.0)
+        c_low[j] = min(int(c), n_cols - 2) if n_cols > 1 else 0
+        c_weight[j] = c - c_low[j]
+    line = np.empty(n_cols)
     for i in range(grid_rows.size):
         r = min(max(grid_rows[i], 0.0), n_rows - 1.0)
         r0 = min(int(r), n_rows - 2) if n_rows > 1 else 0
+        r1 = min(r0 + 1, n_rows - 1)
         fr = r - r0
+        for c in range(n_cols):
+            step = grid[r1, c] - grid[r0, c]
+            if period > 0.0:
+                step -= period * np.floor(step / period + 0.5)
+            line[c] = grid[r0, c] + fr * step
         for j in range(grid_cols.size):
-            c = min(max(grid_cols[j], 0.0), n_cols - 1.0)
-            c0 = min(int(c), n_cols - 2) if n_cols > 1 else 0
-            fc = c - c0
-            r1 = min(r0 + 1, n_rows - 1)
+            c0 = c_low[j]
             c1 = min(c0 + 1, n_cols - 1)
-            top = grid[r0, c0] * (1.0 - fc) + grid[r0, c1] * fc
-            bottom = grid[r1, c0] * (1.0 - fc) + grid[r1, c1] * fc
-            out[i, j] = top * (1.0 - fr) + bottom * fr
+            step = line[c1] - line[c0]
+            if period > 0.0:
+                step -= period * np.floor(step / period + 0.5)
+            value = line[c0] + c_weight[j] * step
+            out[i, j] = value - period * np.floor(value / period) if period > 0.0 else value
+
+
+def interpolate_at(
+    grid: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, period: float = 0.0
+) -> np.ndarray:
+    """float32 ``grid`` bilinear at fractional node rows x columns (clamped to the grid); with
+    ``period`` (e.g. 360 for azimuths) along the shorter arc, in ``[0, period)``."""
+    rows = np.ascontiguousarray(rows, dtype=np.float64).ravel()
+    cols = np.ascontiguousarray(cols, dtype=np.float64).ravel()
+    out = np.empty((rows.size, cols.size), dtype=np.float32)
+    _bilinear(np.ascontiguousarray(grid, dtype=np.float64), rows, cols, float(period), out)
+    return out
 
 
 def interpolate_grid(
@@ -186,16 +214,13 @@ def interpolate_grid(
     zenith, azimuth : ndarray of float32, shape (len(y_m), len(x_m))
         Azimuth is interpolated through sin/cos and returned in [0, 360).
     """
-    rows = np.ascontiguousarray(y_m, dtype=np.float64) / grid.row_step
-    cols = np.ascontiguousarray(x_m, dtype=np.float64) / grid.col_step
-    shape = (rows.size, cols.size)
-    zenith, sin_az, cos_az = (np.empty(shape) for _ in range(3))
+    rows = np.asarray(y_m, dtype=np.float64) / grid.row_step
+    cols = np.asarray(x_m, dtype=np.float64) / grid.col_step
     azimuth = np.deg2rad(grid.azimuth)
-    _bilinear(np.ascontiguousarray(grid.zenith, dtype=np.float64), rows, cols, zenith)
-    _bilinear(np.ascontiguousarray(np.sin(azimuth)), rows, cols, sin_az)
-    _bilinear(np.ascontiguousarray(np.cos(azimuth)), rows, cols, cos_az)
-    azimuth_deg = np.rad2deg(np.arctan2(sin_az, cos_az)) % 360.0
-    return zenith.astype(np.float32), azimuth_deg.astype(np.float32)
+    sin_az = interpolate_at(np.sin(azimuth), rows, cols)
+    cos_az = interpolate_at(np.cos(azimuth), rows, cols)
+    azimuth_deg = np.rad2deg(np.arctan2(sin_az, cos_az)) % np.float32(360.0)
+    return interpolate_at(grid.zenith, rows, cols), azimuth_deg.astype(np.float32)
 
 
 def pixel_centres(resolution: int, window: Window, length: int, axis: int) -> np.ndarray:

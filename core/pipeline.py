@@ -59,12 +59,12 @@ from core.product.metadata import ProcessingBaseline
 from core.resample import block_mean
 from core.scene_classification import classify
 from core.scene_classification.aux_maps import load_sc_aux
-from core.scene_classification.classify import CLASSIC_BANDS
+from core.scene_classification.classify import CLASSIC_BANDS, OPTIONAL_BANDS
 from core.scene_classification.morphology import downsample_scene_class
 from core.stac.assets import TCI_BANDS
 from core.terrain.dem import Dem, load_dem
 from core.terrain.dem_tiles import grid_lonlat_bounds
-from core.terrain.geometry import TerrainGeometry, terrain_geometry
+from core.terrain.geometry import SKY_VIEW_GRID_M, TerrainGeometry, terrain_geometry
 from core.terrain.illumination import TerrainIllumination, terrain_illumination
 
 QLT_NODATA_LAYERS = ("QT_NODATA_PIXELS",)
@@ -74,8 +74,10 @@ QLT_DEFECTIVE_LAYERS = ("QT_DEFECTIVE_PIXELS", "QT_SATURATED_PIXELS_L1A")
 
 AUX_DIR_ENV = "SEN2CLOUD_AUX_DIR"
 """Environment variable naming Sen2Cor's auxiliary-data folder (ESA CCI maps, snow climatology)."""
-SKY_VIEW_RESOLUTION_M = 60
-"""Grid of the terrain sky-view factor (:func:`core.terrain.geometry.terrain_geometry`)."""
+ANGLE_GRID_M = 60
+"""Grid the correction's sun and view angles are interpolated on: the 6S terms are sampled
+every 600 m and sun angles vary by < 0.001 deg per 60 m, so finer angle fields only cost
+memory (13 bands x 2 fields at 10 m would be 12 GB for a tile)."""
 SCENE_CLASS_VIEW_BAND = "B04"
 """Band whose viewing angles the classification's parallax-aware shadow matching uses."""
 
@@ -318,7 +320,7 @@ def tile_context(l1c: L1CProduct, gipp: Gipp, resolution: int) -> TileContext:
     toa = {}
     nodata = np.zeros((0, 0), dtype=bool)
     saturated = nodata
-    for band in CLASSIC_BANDS:
+    for band in (*CLASSIC_BANDS, *OPTIONAL_BANDS):
         window = l1c.read_toa(band, resolution)
         toa[band] = window.reflectance
         nodata = window.nodata if nodata.size == 0 else nodata | window.nodata
@@ -628,7 +630,7 @@ def _terrain_illumination(
     terrain = _terrain(context.dem.elevation_m, context.resolution)
     if not use_terrain(terrain, gipp):
         return None
-    return terrain_illumination(terrain, observation.sun_zenith_deg, observation.sun_azimuth_deg)
+    return terrain_illumination(terrain, *observation.sun_angles(context.dem.elevation_m.shape))
 
 
 def _cirrus_removal(
@@ -658,13 +660,15 @@ def _plan_10m(
 
 
 def _observation(l1c: L1CProduct, resolution: int) -> Observation:
-    """Per-pixel geometry of the whole tile at ``resolution``."""
+    """The geometry of the whole tile at ``resolution``, angles on the :data:`ANGLE_GRID_M`
+    grid (sampled bilinearly where the correction needs them)."""
     meta = l1c.metadata
     bounds = grid_lonlat_bounds(meta.grids[resolution])
     return Observation.from_angle_fields(
-        l1c.angles(resolution),
+        l1c.angles(ANGLE_GRID_M),
         sensor=meta.mission_id,
         resolution=resolution,
+        angle_resolution=ANGLE_GRID_M,
         day_of_year=meta.sensing_time.timetuple().tm_yday,
         latitude_deg=(bounds.south + bounds.north) / 2.0,
     )
@@ -672,9 +676,7 @@ def _observation(l1c: L1CProduct, resolution: int) -> Observation:
 
 def _terrain(elevation_m: np.ndarray, resolution: int) -> TerrainGeometry:
     """Terrain geometry with the sky view from the 60 m grid (its costly horizon march)."""
-    return terrain_geometry(
-        elevation_m, resolution, sky_view_step=SKY_VIEW_RESOLUTION_M // resolution
-    )
+    return terrain_geometry(elevation_m, resolution, sky_view_step=SKY_VIEW_GRID_M // resolution)
 
 
 def _cirrus_on(gipp: Gipp) -> bool:

@@ -9,3 +9,7 @@ index (CQL2 in :mod:`handlers.cql2`, footprints in :mod:`handlers.geometry`);
 :mod:`handlers.events` parses and checks the notifications. AWS API calls live here and in
 ``infra/``, never in ``core``.
 """
+
+from handlers.numba_cache import seed_numba_cache
+
+seed_numba_cache()  # before any handler imports the numba kernels of core

@@ -4,14 +4,13 @@ The work message (:class:`handlers.events.WorkMessage`, queued by the dispatcher
 then :func:`core.pipeline.process_scene` writes the scene's COGs, thumbnail and STAC item (and,
 with ``OUTPUT_FORMATS=cog,safe``, the Sen2Cor SAFE product) under a staging prefix unique to the
 run, ``s3://<output>/staging/<scene>/<run id>/``, with asset hrefs already pointing at the
-published prefix ``s3://<output>/<collection>/<scene>/``. Publishing is a server-side copy of
-every staged asset to the same relative key under the published prefix, then the STAC item
-(given its ``collection``) is written there, last; then the item is indexed
-(:class:`handlers.stac_index.StacIndex`) and queued for the static catalog
-(:class:`handlers.catalog_writer.CatalogEntry`), the scene is marked ``PUBLISHED``, objects of
-earlier attempts under the published prefix are removed and the scene's staging prefix is
-deleted. The item is the commit point: a run that dies earlier leaves no item, and its retry
-rewrites the same keys.
+published prefix ``s3://<output>/<collection>/<scene>/``, and :class:`handlers.publish.Publisher`
+publishes it (assets copied, item last, indexed, queued for the static catalog).
+
+A tile with more strips than ``FAN_OUT_STRIPS`` is not processed here but fanned out
+(:mod:`handlers.fanout`): the processor plans it (:func:`core.fanout.plan_tile`), records the
+run's strip groups in the scene-state table and queues one message per group on the strip
+queue; the assembly function publishes the scene once every group is done.
 
 Runs are idempotent per scene id and software version (powertools, DynamoDB persistence). A
 message is refused untouched (and retried) when less than ``MIN_REMAINING_SECONDS`` of the
@@ -21,13 +20,10 @@ invocation is left; any failure propagates, so the message returns to the queue 
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Set
 from typing import Any
 
 import boto3
-import pystac
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -47,17 +43,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from core import __version__
 from core.config.gipp import load_gipp
 from core.config.options import ProcessingOptions
-from core.errors import ProcessingError
-from core.pipeline import SceneOutputs, process_scene
-from core.stac.collection import create_collection
+from core.fanout import plan_tile
+from core.io.block_reader import strip_windows
+from core.pipeline import process_scene
+from core.product.l1c import open_l1c
 from handlers import scene_state
-from handlers.catalog_writer import CatalogEntry
 from handlers.events import WorkMessage
-from handlers.objects import delete_keys, list_keys, split_uri
-from handlers.settings import ProcessorSettings
-from handlers.stac_index import StacIndex
+from handlers.fanout import FanOutRun, StripTask, context_uri, parts_uri, strip_groups
+from handlers.publish import Publisher
+from handlers.settings import (
+    FanOutSettings,
+    ProcessorSettings,
+    processing_options,
+    too_little_time,
+)
 
 settings = ProcessorSettings.from_env()
+fan_out = FanOutSettings.from_env()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -66,11 +68,12 @@ batch = BatchProcessor(event_type=EventType.SQS, logger=logging.getLogger(logger
 idempotency = IdempotencyConfig(
     event_key_jmespath="[scene_id, version]", expires_after_seconds=settings.idempotency_expiry_s
 )
-s3 = boto3.client("s3")
 dynamodb = boto3.client("dynamodb")
 sqs = boto3.client("sqs")
+publisher = Publisher(settings, s3=boto3.client("s3"), dynamodb=dynamodb, sqs=sqs)
 gipp = load_gipp()
-ITEM_MEDIA_TYPE = pystac.MediaType.GEOJSON
+TILE_STRIP_RESOLUTION = 10
+"""Grid whose strips decide the fan-out (a strip is the same number of metres at every grid)."""
 
 
 @idempotent_function(
@@ -79,103 +82,60 @@ ITEM_MEDIA_TYPE = pystac.MediaType.GEOJSON
     config=idempotency,
 )
 def process_and_publish(scene: dict[str, str], run_id: str) -> dict[str, str]:
-    """Process one scene (``scene_id``, ``version``, ``input_uri``) once per software version."""
-    scene_id = scene["scene_id"]
-    staging = f"{settings.staging_uri(scene_id)}{run_id}/"
-    publish = settings.publish_uri(scene_id)
+    """Process one scene (``scene_id``, ``version``, ``input_uri``) once per software version,
+    in this invocation or fanned out across strip invocations."""
+    scene_id, input_uri = scene["scene_id"], scene["input_uri"]
+    staging = publisher.staging_uri(scene_id, run_id)
     logger.info("processing", extra=scene | {"staging": staging})
-    options = ProcessingOptions(input_dir=scene["input_uri"], sc_only=settings.mode == "sc_only")
-    outputs = SceneOutputs(
-        cloud_uri=staging,
-        publish_uri=publish,
-        safe_dir=staging if "safe" in settings.output_formats else None,
-        collection_id=settings.collection_id,
-        collection_href=settings.collection_uri(),
-    )
-    result = process_scene(scene["input_uri"], outputs, options, gipp)
-    item = result.cloud.item.to_dict(include_self_link=False, transform_hrefs=False)
-    put_collection()
-    published = publish_staged(staging, publish, result.cloud.item_uri, item)
-    item_uri = published[-1]
-    StacIndex.from_env().put_item(item)
-    entry = CatalogEntry(item_uri, item["id"], settings.collection_id, __version__)
-    entry.send(sqs, settings.catalog_queue_url)
-    scene_state.mark_published(
-        dynamodb, settings.state_table, scene_id=scene_id, version=__version__, item_uri=item_uri
-    )
-    delete_objects(publish, keep=set(published))
-    delete_objects(settings.staging_uri(scene_id))  # this run's and earlier failed runs' files
+    options = processing_options(settings.mode, input_uri)
+    if settings.mode == "l2a" and fan_out.strips_per_task:  # plan_tile corrects, sc_only does not
+        grid = open_l1c(input_uri).metadata.grids[TILE_STRIP_RESOLUTION]
+        if fan_out.fans_out(len(strip_windows(grid))):
+            return fan_out_scene(scene_id, input_uri, options, run_id)
+    outputs = publisher.outputs(scene_id, staging)
+    result = process_scene(input_uri, outputs, options, gipp)
+    published = publisher.publish(scene_id, staging, result)
     metrics.add_metric(name="ScenesPublished", unit=MetricUnit.Count, value=1)
-    return {"scene_id": scene_id, "item_id": item["id"], "item_uri": item_uri}
+    return published
 
 
-def put_collection() -> None:
-    """Write the collection document the items link to (the same document at every call)."""
-    collection = create_collection(collection_id=settings.collection_id)
-    bucket, key = split_uri(settings.collection_uri())
-    body = json.dumps(collection.to_dict(include_self_link=False, transform_hrefs=False))
-    s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
-
-
-def publish_staged(staging: str, publish: str, staged_item: str, item: dict[str, Any]) -> list[str]:
-    """Copy every object under ``staging`` but the item ``staged_item`` to the same relative key
-    under ``publish`` (server side), then write ``item`` last; return the published URIs, item last.
-
-    If the copy or the item write fails and the scene had no published item before, the assets
-    copied so far are removed again (best effort) before the error propagates: a scene is never
-    left half-published under its final prefix.
-    """
-    bucket, staging_key = split_uri(staging)
-    _, publish_key = split_uri(publish)
-    item_key = split_uri(staged_item)[1]
-    keys = list_keys(s3, bucket, staging_key)
-    if item_key not in keys:
-        raise ProcessingError("the STAC item is not under the staging prefix", path=staged_item)
-    target = publish_key + item_key.removeprefix(staging_key)
-    republish = target in list_keys(s3, bucket, publish_key)
-    copied: list[str] = []
-    try:
-        for key in keys:
-            if key != item_key:
-                copied.append(publish_key + key.removeprefix(staging_key))
-                s3.copy({"Bucket": bucket, "Key": key}, bucket, copied[-1])
-        s3.put_object(
-            Bucket=bucket, Key=target, Body=json.dumps(item).encode(), ContentType=ITEM_MEDIA_TYPE
+def fan_out_scene(
+    scene_id: str, input_uri: str, options: ProcessingOptions, run_id: str
+) -> dict[str, str]:
+    """Plan the tile, record its strip groups and queue one strip task per group."""
+    root = settings.staging_uri(scene_id)
+    plan = plan_tile(input_uri, options, gipp, context_uri(root, run_id))
+    groups = strip_groups(plan.strip_count, fan_out.strips_per_task)
+    run = FanOutRun(scene_id, __version__, run_id, plan, groups, parts_uri(root, run_id))
+    scene_state.start_fan_out(
+        dynamodb,
+        settings.state_table,
+        scene_id=scene_id,
+        version=__version__,
+        run_id=run_id,
+        groups=len(groups),
+    )
+    for group in range(len(groups)):
+        sqs.send_message(
+            QueueUrl=fan_out.strip_queue_url, MessageBody=StripTask(run, group).to_json()
         )
-    except Exception:
-        if not republish:
-            logger.warning("publish failed: removing the copied assets", extra={"scene": publish})
-            delete_keys(s3, bucket, copied)
-        raise
-    return [*(f"s3://{bucket}/{key}" for key in copied), f"s3://{bucket}/{target}"]
-
-
-def delete_objects(prefix: str, *, keep: Set[str] = frozenset()) -> None:
-    """Delete every object under the ``s3://`` ``prefix`` whose URI is not in ``keep``.
-
-    Under the published prefix this removes what earlier attempts left (a SAFE named after
-    another generation time, assets the product no longer has).
-    """
-    bucket, key_prefix = split_uri(prefix)
-    keys = [k for k in list_keys(s3, bucket, key_prefix) if f"s3://{bucket}/{k}" not in keep]
-    delete_keys(s3, bucket, keys)
+    metrics.add_metric(name="ScenesFannedOut", unit=MetricUnit.Count, value=1)
+    logger.info("fanned out", extra={"scene_id": scene_id, "groups": len(groups)})
+    return {"scene_id": scene_id, "run_id": run_id, "groups": str(len(groups))}
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     """Process the scene of one work message, unless too little invocation time is left."""
     metrics.add_metric(name="WorkReceived", unit=MetricUnit.Count, value=1)
     work = WorkMessage.from_json(record.body, source=f"SQS message {record.message_id}")
-    remaining_s = lambda_context.get_remaining_time_in_millis() / 1000
-    if remaining_s < settings.min_remaining_s:
+    remaining_ms = lambda_context.get_remaining_time_in_millis()
+    refusal = too_little_time(remaining_ms, settings.min_remaining_s, path=work.input_uri)
+    if refusal is not None:
         metrics.add_metric(name="ScenesDeferred", unit=MetricUnit.Count, value=1)
-        raise ProcessingError(
-            f"only {remaining_s:.0f} s left in the invocation, {settings.min_remaining_s} s "
-            "needed to start: left for a later delivery",
-            path=work.input_uri,
-        )
+        raise refusal
     scene = {"scene_id": work.scene_id, "version": __version__, "input_uri": work.input_uri}
     result = process_and_publish(scene=scene, run_id=lambda_context.aws_request_id)
-    logger.info("published", extra=result)
+    logger.info("done", extra=result)
 
 
 @logger.inject_lambda_context

@@ -1,4 +1,5 @@
-"""Settings of the dispatcher, processor and catalog-writer functions, read from their environment.
+"""Settings of the dispatcher, processor, strip, assembly and catalog-writer functions, read
+from their environment.
 
 ``template.yaml`` sets every variable; each function reads its settings once per cold start and
 a missing or bad variable stops it with a :class:`ConfigError` naming the variable.
@@ -11,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from core.errors import ConfigError
+from core.config.options import ProcessingOptions
+from core.errors import ConfigError, ProcessingError
 from core.product.metadata import ProcessingBaseline
 
 MODES: Final = ("l2a", "sc_only")
@@ -57,7 +59,7 @@ class DispatcherSettings:
 
 @dataclass(frozen=True, slots=True)
 class ProcessorSettings:
-    """Settings of :mod:`handlers.processor`."""
+    """Settings of :mod:`handlers.processor` and :mod:`handlers.assembly`."""
 
     output_bucket: str
     collection_id: str
@@ -75,9 +77,6 @@ class ProcessorSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ProcessorSettings:
         """Read the settings; raise :class:`ConfigError` naming a missing or bad variable."""
-        mode = _required(env, "PROCESSING_MODE")
-        if mode not in MODES:
-            raise ConfigError(f"{mode!r} is not one of {MODES}", key="PROCESSING_MODE")
         formats = frozenset(_required(env, "OUTPUT_FORMATS").split(","))
         if "cog" not in formats or not formats <= OUTPUT_FORMATS:
             raise ConfigError(
@@ -90,15 +89,14 @@ class ProcessorSettings:
             output_formats=formats,
             state_table=_required(env, "STATE_TABLE"),
             catalog_queue_url=_required(env, "CATALOG_QUEUE_URL"),
-            mode=mode,
+            mode=_mode(env),
             min_remaining_s=_integer(env, "MIN_REMAINING_SECONDS"),
             idempotency_expiry_s=_integer(env, "IDEMPOTENCY_EXPIRY_SECONDS"),
         )
 
     def staging_uri(self, scene_id: str) -> str:
-        """Where the runs of a scene write, ``s3://<output>/staging/<scene>/``, each under its
-        run id (expired by the bucket's lifecycle rule when a run dies)."""
-        return f"s3://{self.output_bucket}/staging/{scene_id}/"
+        """:func:`staging_uri` of the output bucket."""
+        return staging_uri(self.output_bucket, scene_id)
 
     def collection_uri(self) -> str:
         """The collection document the items link to, ``s3://<output>/<collection>/collection.json``."""
@@ -107,6 +105,51 @@ class ProcessorSettings:
     def publish_uri(self, scene_id: str) -> str:
         """Where a scene is published: ``s3://<output>/<collection>/<scene>/`` (deterministic)."""
         return f"s3://{self.output_bucket}/{self.collection_id}/{scene_id}/"
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutSettings:
+    """How :mod:`handlers.processor` splits a tile across :mod:`handlers.strips` invocations."""
+
+    strips_per_task: int
+    """Strips (:func:`core.io.block_reader.strip_windows`) one strip invocation corrects; a
+    tile with more strips than this fans out, ``0`` never does."""
+    strip_queue_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> FanOutSettings:
+        """Read the settings; raise :class:`ConfigError` naming a missing or bad variable."""
+        return cls(
+            strips_per_task=_integer(env, "FAN_OUT_STRIPS"),
+            strip_queue_url=_required(env, "STRIP_QUEUE_URL"),
+        )
+
+    def fans_out(self, strip_count: int) -> bool:
+        """Whether a tile of ``strip_count`` strips is split across strip invocations."""
+        return 0 < self.strips_per_task < strip_count
+
+
+@dataclass(frozen=True, slots=True)
+class StripSettings:
+    """Settings of :mod:`handlers.strips`."""
+
+    output_bucket: str
+    """Holds the staging prefix the plans and parts of a fan-out live under."""
+    state_table: str
+    assembly_queue_url: str
+    mode: str
+    min_remaining_s: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> StripSettings:
+        """Read the settings; raise :class:`ConfigError` naming a missing or bad variable."""
+        return cls(
+            output_bucket=_required(env, "OUTPUT_BUCKET"),
+            state_table=_required(env, "STATE_TABLE"),
+            assembly_queue_url=_required(env, "ASSEMBLY_QUEUE_URL"),
+            mode=_mode(env),
+            min_remaining_s=_integer(env, "MIN_REMAINING_SECONDS"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +167,38 @@ class CatalogWriterSettings:
     def catalog_uri(self) -> str:
         """Root of the static catalog tree, ``s3://<output>/catalog`` (:mod:`core.stac.catalog`)."""
         return f"s3://{self.output_bucket}/{CATALOG_PREFIX}"
+
+
+def staging_uri(output_bucket: str, scene_id: str) -> str:
+    """Where the runs of a scene write, ``s3://<output>/staging/<scene>/``, each under its
+    run id (expired by the bucket's lifecycle rule when a run dies)."""
+    return f"s3://{output_bucket}/staging/{scene_id}/"
+
+
+def processing_options(mode: str, input_uri: str) -> ProcessingOptions:
+    """The run options of ``input_uri`` in ``mode`` (every function of a scene uses the same)."""
+    return ProcessingOptions(input_dir=input_uri, sc_only=mode == "sc_only")
+
+
+def too_little_time(remaining_ms: int, minimum_s: int, *, path: str) -> ProcessingError | None:
+    """The error refusing to start a scene with less than ``minimum_s`` of the invocation left
+    (``MIN_REMAINING_SECONDS``; the message is retried later instead of being killed half-way),
+    or ``None`` when enough time is left."""
+    remaining_s = remaining_ms / 1000
+    if remaining_s >= minimum_s:
+        return None
+    return ProcessingError(
+        f"only {remaining_s:.0f} s left in the invocation, {minimum_s} s needed to start: "
+        "left for a later delivery",
+        path=path,
+    )
+
+
+def _mode(env: Mapping[str, str]) -> str:
+    mode = _required(env, "PROCESSING_MODE")
+    if mode not in MODES:
+        raise ConfigError(f"{mode!r} is not one of {MODES}", key="PROCESSING_MODE")
+    return mode
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

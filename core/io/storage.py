@@ -297,7 +297,7 @@ def gdal_path(uri: str) -> str:
 
 
 def put_file(local_path: str | Path, uri: str, *, content_type: str | None = None) -> str:
-    """Copy the local file ``local_path`` to ``uri`` (a local path or ``s3://`` key); return ``uri``.
+    """Copy the local file ``local_path`` to ``uri`` (a local path or an ``s3://`` key).
 
     Raises
     ------

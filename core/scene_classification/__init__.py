@@ -3,9 +3,9 @@
 :func:`classify` is the public entry point and :func:`load_sc_aux` reads Sen2Cor's auxiliary maps
 onto the working grid. :mod:`.steps` holds Sen2Cor's classic steps and the default-mode
 additions, :mod:`.shadows` the classic cloud-shadow detection, :mod:`.shadow_matching` the
-default-mode cloud-height matching and shadow edges, :mod:`.topography` the topographic cast
-shadow, :mod:`.kernels` the per-pixel numba kernels and :mod:`.morphology` the filters and
-dilations.
+default-mode cloud-height matching and shadow edges, :mod:`.land_cover` the ESA CCI land-cover
+recoveries (steps 15-17), :mod:`.topography` the topographic cast shadow, :mod:`.kernels` the
+per-pixel numba kernels and :mod:`.morphology` the filters and dilations.
 """
 
 from core.scene_classification.aux_maps import load_sc_aux

@@ -6,8 +6,7 @@ Sen2Cor's aux package (``ESACCI-LC-L4-ALL-FOR-SEN2COR``) is one folder holding t
 * ``GlobalSnowMap.tiff``: 0.05 deg snow climatology; non-zero anywhere over the tile lets the snow
   tests run (step 2).
 * ``ESACCI-LC-L4-WB-Map-150m-P13Y-2000-v4.0.tif``: water bodies (2 = water, step 11).
-* ``ESACCI-LC-L4-LCCS-Map-300m-P1Y-2015-v2.0.7.tif``: land cover (steps 15-17, not implemented:
-  not read).
+* ``ESACCI-LC-L4-LCCS-Map-300m-P1Y-2015-v2.0.7.tif``: land cover (LCCS codes, steps 15-17).
 * ``ESACCI-LC-L4-Snow-Cond-500m-MONTHLY-2000-2012-v2.4/``: one snow-condition file per month
   (snow occurrence 0-100 %, 254 water, 255 invalid). Sen2Cor's own file names inside the folder
   are not documented in any source we could reach; the file of a month is the ``.tif`` whose
@@ -105,7 +104,7 @@ def load_sc_aux(folder: str | None, grid: RasterGrid, gipp: ScGipp, month: int) 
     refs = gipp.scene_classification.references
     snow_map = _optional(folder, refs.snow_map, grid, "snow climatology")
     water_bodies = _optional(folder, refs.esacci_waterbodies_map, grid, "ESA CCI water bodies")
-    logger.info("ESA CCI land cover not used: land, cirrus and urban recoveries (15-17) skipped")
+    land_cover = _optional(folder, refs.esacci_landcover_map, grid, "ESA CCI land cover")
     monthly = _monthly_file(storage.join(folder, refs.esacci_snowcondition_map_dir), month)
     if monthly is None:
         logger.warning(
@@ -118,4 +117,5 @@ def load_sc_aux(folder: str | None, grid: RasterGrid, gipp: ScGipp, month: int) 
         else bool(((snow_map > 0) & (snow_map != _NO_VALUE)).any()),
         water_bodies=water_bodies,
         snow_condition=None if monthly is None else _warp(monthly, grid),
+        land_cover=land_cover,
     )

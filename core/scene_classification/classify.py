@@ -18,9 +18,10 @@ import numpy as np
 
 from core.config.sc_gipp import ScGipp
 from core.errors import InputError, MissingBandError
-from core.scene_classification import steps
+from core.scene_classification import morphology, steps
+from core.scene_classification.land_cover import land_cover_recoveries
 from core.scene_classification.shadow_matching import matched_shadow_mask, shadow_edges, towards
-from core.scene_classification.shadows import cloud_shadow_mask
+from core.scene_classification.shadows import cloud_shadow_mask, shadow_spectrum
 from core.scene_classification.terrain import Terrain, terrain
 from core.scene_classification.topography import topographic_shadow
 
@@ -30,6 +31,8 @@ CLASSIC_BANDS: Final[tuple[str, ...]] = (
     "B02", "B03", "B04", "B05", "B8A", "B10", "B11", "B12",
 )  # fmt: skip
 """Bands the classic sequence reads."""
+OPTIONAL_BANDS: Final[tuple[str, ...]] = ("B09",)
+"""Bands read when given: B09 for the water-vapour ratio of the land recovery (step 15)."""
 SC_RESOLUTIONS: Final[tuple[int, ...]] = (20, 60)
 """Sen2Cor classifies only at 20 m or 60 m (facts §1.1 step 8)."""
 _SOURCE: Final[str] = "<toa>"
@@ -47,6 +50,9 @@ class ScAux:
     snow_condition: np.ndarray | None = None
     """ESA CCI monthly snow condition of the sensing month (uint8: occurrence 0-100 %,
     CCI_SNOW_WATER_VALUE = water, 255 invalid)."""
+    land_cover: np.ndarray | None = None
+    """ESA CCI land cover (uint8 LCCS codes: CCI_LC_URBAN, CCI_LC_BARE_FIRST-LAST, CCI_LC_WATER,
+    ...; 0 and 255 = no value); enables steps 15-17."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +75,13 @@ def _bands(toa: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     missing = [band for band in CLASSIC_BANDS if band not in toa]
     if missing:
         raise MissingBandError(f"scene classification needs bands {missing}", path=_SOURCE)
-    shapes = {toa[band].shape for band in CLASSIC_BANDS}
+    names = CLASSIC_BANDS + tuple(band for band in OPTIONAL_BANDS if band in toa)
+    shapes = {toa[band].shape for band in names}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise InputError(
             f"bands must be 2-D arrays of one shape, got {sorted(shapes)}", path=_SOURCE
         )
-    # copies: no-data NaNs are zeroed below and the caller's arrays stay untouched
-    return {band: np.array(toa[band], dtype=np.float32, order="C") for band in CLASSIC_BANDS}
+    return {band: np.ascontiguousarray(toa[band], dtype=np.float32) for band in names}
 
 
 def _check_shape(values: float | np.ndarray, shape: tuple[int, ...], name: str) -> None:
@@ -113,7 +119,7 @@ def classify(
     ----------
     toa
         Band name (``"B02"``, ``"B8A"``, ...) -> TOA reflectance (0-1) on the working grid; NaN =
-        no data. :data:`CLASSIC_BANDS` are required.
+        no data. :data:`CLASSIC_BANDS` are required, :data:`OPTIONAL_BANDS` used when given.
     sun_zenith_deg, sun_azimuth_deg
         Sun angles in degrees: scalars (tile mean) or per-pixel arrays.
     view_zenith_deg, view_azimuth_deg
@@ -125,7 +131,9 @@ def classify(
         hill-shade cleaning (step 12, classic) or the topographic cast shadow (default mode),
         both with the tile-mean sun as in Sen2Cor.
     aux
-        Auxiliary maps (:class:`ScAux`); steps needing absent maps are skipped and logged.
+        Auxiliary maps (:class:`ScAux`); steps needing absent maps are skipped and logged. With
+        the ESA CCI land cover steps 15-17 run (:mod:`core.scene_classification.land_cover`;
+        step 15 needs B09).
     gipp
         ``L2A_CAL_SC_GIPP`` (:func:`core.config.gipp.load_gipp` ``.sc``).
     resolution
@@ -134,7 +142,8 @@ def classify(
         ``--sc_classic``: Sen2Cor 2.9's sequence only. Otherwise (default mode) the additions
         switched on in the GIPP ``Default_Mode`` block run too: Sen2Cor 2.10+'s known ones in
         our own form (``TOPOGRAPHIC_SHADOW`` from the DEM, the monthly ``SNOW_CONDITION_GATE``)
-        and sen2cloud's (``SHADOW_MATCHING``, ``SHADOW_EDGE_GROWTH``,
+        and sen2cloud's (``SHADOW_MATCHING`` with ``SHADOW_MATCH_RELATIVE`` and
+        ``SHADOW_MATCH_GATE``, ``SHADOW_EDGE_GROWTH``,
         ``DARK_FEATURE_REASSIGNMENT``, ``LOW_PROBA_LAND``, ``LAND_SPLIT``).
     nodata, saturated
         L1C no-data (class 0) and saturated/defective (class 1) pixels (``Handle_L1C_QLT_Mask``).
@@ -167,6 +176,7 @@ def classify(
         ("dem_m", dem_m),
         ("water_bodies", aux.water_bodies if aux else None),
         ("snow_condition", aux.snow_condition if aux else None),
+        ("land_cover", aux.land_cover if aux else None),
     ):
         if values is not None:
             _check_shape(values, shape, name)
@@ -183,11 +193,12 @@ def classify(
             view = towards(view_zenith_deg, view_azimuth_deg)
         view = view if np.isfinite(view).all() else None
     sun = _Sun(sun_zenith_deg, sun_azimuth_deg, resolution, view)
-    invalid = _mask(nodata, shape, "nodata") | np.any(
-        [np.isnan(band) for band in bands.values()], axis=0
-    )
-    for band in bands.values():
-        np.nan_to_num(band, copy=False)
+    invalid = _mask(nodata, shape, "nodata")
+    for name, band in bands.items():
+        missing = np.isnan(band)
+        if missing.any():  # a zeroed copy: the caller's arrays stay untouched
+            invalid |= missing
+            bands[name] = np.where(missing, np.float32(0.0), band)
     state = steps.initial_state(invalid, _mask(saturated, shape, "saturated"), gipp)
     snow_gate = (
         steps.snow_possible(aux.snow_condition, gipp)
@@ -201,7 +212,10 @@ def classify(
     relief = None if dem_m is None else terrain(dem_m, resolution, **sun.mean())
     dm = gipp.scene_classification.default_mode
     cleaning = relief if classic or not dm.topographic_shadow else None
-    state = _recoveries(bands, state, gipp, aux, relief=cleaning, snow_gate=snow_gate)
+    state = _recoveries(
+        bands, state, gipp, aux, relief=cleaning, snow_gate=snow_gate, dem_m=dem_m,
+        resolution=resolution,
+    )  # fmt: skip
     if not classic:
         state = _default_mode(bands, state, gipp, sun=sun, dem_m=dem_m, relief=relief)
     state = steps.finalise(state, gipp, median_filter_px)
@@ -283,10 +297,13 @@ def _cloud_shadows(
     *,
     classic: bool,
 ) -> steps.ClassState:
-    """Step 8 (classic shadow score), then in default mode the shadow matching."""
+    """Step 8 (classic shadow score); in default mode the shadow matching, which gates the
+    classic shadows by the matched footprints (``SHADOW_MATCH_GATE``), and the shadow edges."""
     classes = gipp.scene_classification.classificators
+    spectrum = shadow_spectrum(bands, gipp)
     shadow = cloud_shadow_mask(
         bands,
+        spectrum,
         state.cloud_probability,
         state.scene_class == classes.thin_cirrus,
         invalid,
@@ -295,19 +312,22 @@ def _cloud_shadows(
         resolution=sun.resolution,
         gipp=gipp,
     )
-    state = steps.cloud_shadow_update(state, shadow, gipp)
-    if classic or not gipp.scene_classification.default_mode.shadow_matching:
-        return state
-    cloud = np.isin(state.scene_class, (classes.medium_proba_clouds, classes.high_proba_clouds))
-    matched = matched_shadow_mask(
-        bands, cloud, ~invalid, resolution=sun.resolution, gipp=gipp, view=sun.view, **sun.mean()
-    )
-    state = steps.cloud_shadow_update(state, matched, gipp)
     dm = gipp.scene_classification.default_mode
+    if classic or not dm.shadow_matching:
+        return steps.cloud_shadow_update(state, shadow, gipp)
+    cloud = np.isin(state.scene_class, (classes.medium_proba_clouds, classes.high_proba_clouds))
+    water = state.scene_class == classes.water
+    matched = matched_shadow_mask(
+        bands, spectrum.darker, cloud, ~invalid, water, resolution=sun.resolution, gipp=gipp,
+        view=sun.view, **sun.mean(),
+    )  # fmt: skip
+    if dm.shadow_match_gate:
+        shadow &= morphology.dilate_diamond(matched.footprint, dm.shadow_match_gate_px)
+    state = steps.cloud_shadow_update(state, shadow | matched.shadow, gipp)
     if not dm.shadow_edge_growth:
         return state
     excluded = cloud | np.isin(state.scene_class, (classes.thin_cirrus, classes.water))
-    edges = shadow_edges(bands, matched, excluded, gipp)
+    edges = shadow_edges(bands, spectrum.darker, matched.shadow, excluded, gipp)
     return steps.cloud_shadow_update(state, edges, gipp)
 
 
@@ -348,6 +368,8 @@ def _recoveries(
     *,
     relief: Terrain | None,
     snow_gate: np.ndarray | None,
+    dem_m: np.ndarray | None,
+    resolution: int,
 ) -> steps.ClassState:
     """Steps 9-17: the recoveries; those needing absent auxiliary data are skipped and logged."""
     state = steps.dark_vegetation_recovery(bands, state, gipp)
@@ -361,5 +383,9 @@ def _recoveries(
     if aux.snow_possible is not False:
         state = steps.snow_recovery(bands, state, gipp, snow_gate)
     state = steps.soil_recovery(bands, state, gipp)
-    logger.info("no ESA CCI land cover: land, cirrus and urban recoveries skipped (steps 15-17)")
-    return state
+    if aux.land_cover is None:
+        logger.info("no ESA CCI land cover: land, cirrus and urban recoveries skipped (15-17)")
+        return state
+    return land_cover_recoveries(
+        bands, state, aux.land_cover, gipp, resolution=resolution, dem_m=dem_m
+    )

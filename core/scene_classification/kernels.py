@@ -146,20 +146,78 @@ def ratio_ramp(numerator, denominator, low, high, out):
 def shadow_spectrum_score(bands, reference, score, darker):
     """Radiometric shadow score (facts §2.4): ``1 - mean |band - reference|`` over the bands.
 
-    ``bands`` is (n_bands, rows, cols), ``reference`` the shadow spectrum (n_bands,);
-    ``darker`` is set where every band is below the reference.
+    ``bands`` is a tuple of flat (raveled) arrays, ``reference`` the shadow spectrum (one
+    value per band); ``darker`` is set where every band is below the reference.
     """
-    n_bands = bands.shape[0]
-    flat = bands.reshape(n_bands, -1)
+    n_bands = len(bands)
     s, d = score.ravel(), darker.ravel()
     for i in range(s.size):
         total = 0.0
         below = True
         for k in range(n_bands):
-            total += abs(flat[k, i] - reference[k])
-            below = below and flat[k, i] < reference[k]
+            value = bands[k][i]
+            total += abs(value - reference[k])
+            below = below and value < reference[k]
         s[i] = 1.0 - total / n_bands
         d[i] = below
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _median9(p0, p1, p2, p3, p4, p5, p6, p7, p8):  # noqa: PLR0917
+    """Median of nine values by the 19 compare-exchanges of Paeth's ``opt_med9`` network."""
+    p1, p2 = min(p1, p2), max(p1, p2)
+    p4, p5 = min(p4, p5), max(p4, p5)
+    p7, p8 = min(p7, p8), max(p7, p8)
+    p0, p1 = min(p0, p1), max(p0, p1)
+    p3, p4 = min(p3, p4), max(p3, p4)
+    p6, p7 = min(p6, p7), max(p6, p7)
+    p1, p2 = min(p1, p2), max(p1, p2)
+    p4, p5 = min(p4, p5), max(p4, p5)
+    p7, p8 = min(p7, p8), max(p7, p8)
+    p3 = max(p0, p3)
+    p5 = min(p5, p8)
+    p4, p7 = min(p4, p7), max(p4, p7)
+    p6 = max(p3, p6)
+    p4 = max(p1, p4)
+    p2 = min(p2, p5)
+    p4 = min(p4, p7)
+    p4, p2 = min(p4, p2), max(p4, p2)
+    p4 = max(p6, p4)
+    return min(p4, p2)
+
+
+@njit(cache=True, nogil=True)
+def median3_kernel(values, out):
+    """3 x 3 median with edges repeating the nearest pixel (``scipy.ndimage.median_filter``
+    ``size=3, mode="nearest"``): a sorting network per pixel, where scipy's generic rank filter
+    takes about 3 s per full 20 m tile."""
+    rows, cols = values.shape
+    for r in range(rows):
+        up, down = max(r - 1, 0), min(r + 1, rows - 1)
+        for c in range(cols):
+            left, right = max(c - 1, 0), min(c + 1, cols - 1)
+            out[r, c] = _median9(
+                values[up, left], values[up, c], values[up, right],
+                values[r, left], values[r, c], values[r, right],
+                values[down, left], values[down, c], values[down, right],
+            )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def hillshade_kernel(d_east, d_north, sun_zenith_rad, sun_azimuth_rad, slope_deg, hillshade):  # noqa: PLR0917
+    """Slope (degrees) and ``gdaldem`` hill-shade ``255 cos(incidence)`` (0 when facing away).
+
+    Surface normal ``(-d_east, -d_north, 1)`` normalised, sun vector
+    ``(sin z sin a, sin z cos a, cos z)``.
+    """
+    e, n, sl, hs = d_east.ravel(), d_north.ravel(), slope_deg.ravel(), hillshade.ravel()
+    cos_z, sin_z = math.cos(sun_zenith_rad), math.sin(sun_zenith_rad)
+    sin_a, cos_a = math.sin(sun_azimuth_rad), math.cos(sun_azimuth_rad)
+    for i in range(e.size):
+        slope = math.atan(math.hypot(e[i], n[i]))
+        sl[i] = math.degrees(slope)
+        cos_i = (cos_z - sin_z * (e[i] * sin_a + n[i] * cos_a)) * math.cos(slope)
+        hs[i] = round(255.0 * min(max(cos_i, 0.0), 1.0))
 
 
 @njit(cache=True, nogil=True)

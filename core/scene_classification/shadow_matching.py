@@ -7,33 +7,53 @@ usually end up as WATER. Here each cloud piece (connected cloud pixels cut into 
 SHADOW_MATCH_BLOCK_PX, so that a wide cloud field can hold clouds at several heights) is moved
 along the anti-solar azimuth (plus the viewing parallax) over the candidate heights; the height
 whose visible footprint holds most more dark pixels (darker than the shadow reference spectrum in
-every band) than lit ones is the cloud's height, and the dark pixels under that footprint are its
-shadow, water-like or not (switch ``SHADOW_MATCHING``). :func:`shadow_edges` then adds the
-half-shaded rims (switch ``SHADOW_EDGE_GROWTH``). The ``classic`` mode runs neither.
+every band, or with ``SHADOW_MATCH_RELATIVE`` clearly darker than their lit surroundings) than lit
+ones is the cloud's height, and the dark pixels under that footprint are its shadow, water-like or
+not (switch ``SHADOW_MATCHING``). The footprint also gates the classic shadows
+(``SHADOW_MATCH_GATE``, in :mod:`core.scene_classification.classify`); :func:`shadow_edges` then
+adds the half-shaded rims (switch ``SHADOW_EDGE_GROWTH``). The ``classic`` mode runs none of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from core.config.sc_gipp import ScGipp
 from core.scene_classification import kernels, morphology
-from core.scene_classification.shadows import SHADOW_BANDS, shadow_reference
 
 _TINY = 1e-6
 """Floor of the lit-pixel weight of a window (no lit pixel: no background)."""
 
 
-def dark_pixels(toa: Mapping[str, np.ndarray], gipp: ScGipp) -> np.ndarray:
-    """Pixels darker than the SDW_REF shadow spectrum in every band of ``SHADOW_BANDS``."""
-    stack = np.stack([toa[band] for band in SHADOW_BANDS])
-    score = np.empty(stack.shape[1:], dtype=np.float32)
-    darker = np.empty(stack.shape[1:], dtype=bool)
-    kernels.shadow_spectrum_score(stack, shadow_reference(gipp), score, darker)
-    return darker
+def _background(
+    brightness: np.ndarray, lit: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Share of ``lit`` pixels and mean ``brightness`` over them in a ``size`` window."""
+    weight = ndimage.uniform_filter(lit.astype(np.float32), size)
+    total = ndimage.uniform_filter(np.where(lit, brightness, np.float32(0.0)), size)
+    return weight, total / np.maximum(weight, _TINY)
+
+
+def relatively_dark(
+    toa: Mapping[str, np.ndarray], dark: np.ndarray, excluded: np.ndarray, gipp: ScGipp
+) -> np.ndarray:
+    """Pixels clearly darker than their lit surroundings (bool), switch SHADOW_MATCH_RELATIVE.
+
+    A cloud shadow keeps only the diffuse light: vegetation there stays brighter in B8A than
+    the fixed SDW_REF spectrum but its B8A + B11 (little path radiance) falls well below that of
+    the lit ground around it. Pixels whose B8A + B11 is below SHADOW_MATCH_RELATIVE_RATIO times
+    the mean over the lit pixels (not ``dark``, not ``excluded``) of a
+    SHADOW_MATCH_BACKGROUND_PX window, outside ``excluded`` (clouds, water: dark in B8A + B11
+    in the sun too).
+    """
+    dm = gipp.scene_classification.default_mode
+    brightness = toa["B8A"] + toa["B11"]
+    weight, background = _background(brightness, ~dark & ~excluded, dm.shadow_match_background_px)
+    return ~excluded & (weight > 0) & (brightness < dm.shadow_match_relative_ratio * background)
 
 
 def _cloud_pieces(cloud: np.ndarray, block_px: int) -> tuple[np.ndarray, int]:
@@ -90,27 +110,44 @@ def height_shifts(
     return rows, cols
 
 
+@dataclass(frozen=True, slots=True)
+class MatchedShadow:
+    """Result of :func:`matched_shadow_mask`."""
+
+    shadow: np.ndarray
+    """bool cloud shadow: the dark pixels under the footprints."""
+    footprint: np.ndarray
+    """bool footprints of the matched clouds at their heights (off clouds, with data)."""
+
+
 def matched_shadow_mask(
     toa: Mapping[str, np.ndarray],
+    darker: np.ndarray,
     cloud: np.ndarray,
     valid: np.ndarray,
+    water: np.ndarray,
     *,
     sun_zenith_deg: float,
     sun_azimuth_deg: float,
     resolution: int,
     gipp: ScGipp,
     view: np.ndarray | None = None,
-) -> np.ndarray:
-    """Cloud shadows found by matching each cloud object's height (bool).
+) -> MatchedShadow:
+    """Cloud shadows found by matching each cloud object's height.
 
     Parameters
     ----------
     toa
-        TOA reflectance of :data:`SHADOW_BANDS` on the working grid.
+        TOA reflectance (B8A and B11) on the working grid.
+    darker
+        Pixels darker than the SDW_REF shadow spectrum in every band
+        (:func:`~core.scene_classification.shadows.shadow_spectrum`).
     cloud
         Cloud mask (classes 8 and 9).
     valid
         Pixels with data.
+    water
+        WATER pixels of the spectral tests (never "relatively dark", :func:`relatively_dark`).
     sun_zenith_deg, sun_azimuth_deg
         Tile-mean sun angles.
     view
@@ -118,7 +155,9 @@ def matched_shadow_mask(
         nadir.
     """
     dm = gipp.scene_classification.default_mode
-    dark = dark_pixels(toa, gipp) & valid & ~cloud
+    dark = darker & valid & ~cloud
+    if dm.shadow_match_relative:
+        dark |= relatively_dark(toa, dark, cloud | water | ~valid, gipp)
     labels, count = _cloud_pieces(cloud, dm.shadow_match_block_px)
     flat = labels.ravel()
     order = np.argsort(flat, kind="stable")[np.count_nonzero(flat == 0) :]
@@ -133,11 +172,14 @@ def matched_shadow_mask(
     index[share < dm.shadow_match_min_dark_share] = -1
     footprint = np.zeros(cloud.shape, dtype=bool)
     kernels.paint_shifted(order, starts, shift_rows, shift_cols, index, footprint)
-    return morphology.dilate_diamond(footprint, dm.shadow_match_dilation_px) & dark
+    footprint &= valid & ~cloud
+    shadow = morphology.dilate_diamond(footprint, dm.shadow_match_dilation_px) & dark
+    return MatchedShadow(shadow=shadow, footprint=footprint)
 
 
 def shadow_edges(
     toa: Mapping[str, np.ndarray],
+    darker: np.ndarray,
     shadow: np.ndarray,
     excluded: np.ndarray,
     gipp: ScGipp,
@@ -147,15 +189,13 @@ def shadow_edges(
     Where a cloud's edge hides only part of the sun the ground is not darker than the SDW_REF
     spectrum, but clearly darker than its lit surroundings: B8A + B11 (little path radiance)
     below SHADOW_EDGE_RATIO times their mean over the other pixels (not ``excluded``, not
-    shadow, not dark) of a SHADOW_EDGE_BACKGROUND_PX window, within SHADOW_EDGE_PX (diamond) of
-    ``shadow``. ``excluded`` pixels (clouds, cirrus, water: always dark in B8A + B11) are never
-    added.
+    shadow, not ``darker`` than the SDW_REF spectrum) of a SHADOW_EDGE_BACKGROUND_PX window,
+    within SHADOW_EDGE_PX (diamond) of ``shadow``. ``excluded`` pixels (clouds, cirrus, water:
+    always dark in B8A + B11) are never added.
     """
     dm = gipp.scene_classification.default_mode
     brightness = toa["B8A"] + toa["B11"]
-    lit = (~excluded & ~shadow & ~dark_pixels(toa, gipp)).astype(np.float32)
-    size = dm.shadow_edge_background_px
-    weight = ndimage.uniform_filter(lit, size)
-    background = ndimage.uniform_filter(brightness * lit, size) / np.maximum(weight, _TINY)
+    lit = ~excluded & ~shadow & ~darker
+    weight, background = _background(brightness, lit, dm.shadow_edge_background_px)
     rim = morphology.dilate_diamond(shadow, dm.shadow_edge_px) & ~shadow & ~excluded
     return rim & (weight > 0) & (brightness < dm.shadow_edge_ratio * background)

@@ -14,6 +14,7 @@ sun across the tile.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -36,24 +37,42 @@ def shadow_reference(gipp: ScGipp) -> np.ndarray:
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class ShadowSpectrum:
+    """Each pixel against the SDW_REF shadow spectrum (:func:`shadow_spectrum`)."""
+
+    score: np.ndarray
+    """float32 ``1 - mean |TOA - SDW_REF|`` over :data:`SHADOW_BANDS`."""
+    darker: np.ndarray
+    """bool: darker than the reference in every band."""
+
+
+def shadow_spectrum(toa: Mapping[str, np.ndarray], gipp: ScGipp) -> ShadowSpectrum:
+    """Compare every pixel with the shadow spectrum (once per classification: the classic
+    score and the default-mode matching both use it)."""
+    shape = toa[SHADOW_BANDS[0]].shape
+    score = np.empty(shape, dtype=np.float32)
+    darker = np.empty(shape, dtype=bool)
+    flat = tuple(np.ascontiguousarray(toa[band]).ravel() for band in SHADOW_BANDS)
+    kernels.shadow_spectrum_score(flat, shadow_reference(gipp), score, darker)
+    return ShadowSpectrum(score=score, darker=darker)
+
+
 def radiometric_score(
-    toa: Mapping[str, np.ndarray], cirrus: np.ndarray, gipp: ScGipp
+    toa: Mapping[str, np.ndarray], spectrum: ShadowSpectrum, cirrus: np.ndarray, gipp: ScGipp
 ) -> np.ndarray:
     """How shadow-like each pixel's spectrum is (float32 in [0, 1]).
 
-    ``1 - mean |TOA - SDW_REF|`` over :data:`SHADOW_BANDS`, median filtered (SDW_MEDIAN_PX); below
-    ``1 - T_B02_B12`` it is 0; pixels darker than the reference in every band score 1; water-like
-    pixels (B02/B11 > SDW_WATER_R_B02_B11) and ``cirrus`` pixels score 0.
+    ``1 - mean |TOA - SDW_REF|`` over :data:`SHADOW_BANDS` (``spectrum``), median filtered
+    (SDW_MEDIAN_PX); below ``1 - T_B02_B12`` it is 0; pixels darker than the reference in every
+    band score 1; water-like pixels (B02/B11 > SDW_WATER_R_B02_B11) and ``cirrus`` pixels
+    score 0.
     """
     sc = gipp.scene_classification
     cc = sc.classic_constants
-    stack = np.stack([toa[band] for band in SHADOW_BANDS])
-    score = np.empty(stack.shape[1:], dtype=np.float32)
-    darker = np.empty(stack.shape[1:], dtype=bool)
-    kernels.shadow_spectrum_score(stack, shadow_reference(gipp), score, darker)
-    score = morphology.median(score, cc.sdw_median_px)
+    score = morphology.median(spectrum.score, cc.sdw_median_px)
     score[score < 1.0 - sc.thresholds.t_b02_b12] = 0.0
-    score[darker] = 1.0
+    score[spectrum.darker] = 1.0
     ratio = np.empty_like(score)
     kernels.ratio_kernel(toa["B02"], toa["B11"], ratio)
     score[(ratio > cc.sdw_water_r_b02_b11) | cirrus] = 0.0
@@ -109,7 +128,7 @@ def geometric_score(
         single = np.zeros((2 * reach + 3, 2 * reach + 3), dtype=bool)
         single[reach + 1, reach + 1] = True
         cast = signal.fftconvolve(
-            cloud.astype(np.float64), _project(single, tan_zenith, azimuth, resolution, gipp),
+            cloud.astype(np.float32), _project(single, tan_zenith, azimuth, resolution, gipp),
             mode="same",
         )  # fmt: skip
     else:
@@ -122,6 +141,7 @@ def geometric_score(
 
 def cloud_shadow_mask(
     toa: Mapping[str, np.ndarray],
+    spectrum: ShadowSpectrum,
     cloud_probability: np.ndarray,
     cirrus: np.ndarray,
     nodata: np.ndarray,
@@ -140,5 +160,5 @@ def cloud_shadow_mask(
         resolution=resolution,
         gipp=gipp,
     )
-    score = radiometric_score(toa, cirrus, gipp) * geometric
+    score = radiometric_score(toa, spectrum, cirrus, gipp) * geometric
     return score > gipp.scene_classification.classic_constants.sdw_score

@@ -50,19 +50,20 @@ def _empty(like: np.ndarray) -> np.ndarray:
     return np.empty(like.shape, dtype=np.float32)
 
 
-def _classify(state: ClassState, mask: np.ndarray, code: int) -> ClassState:
+def classify_pixels(state: ClassState, mask: np.ndarray, code: int) -> ClassState:
     """``mask`` pixels get class ``code`` and zero cloud confidence."""
-    scene_class = state.scene_class.copy()
-    scene_class[mask] = code
-    cloud = state.cloud_probability.copy()
-    cloud[mask] = 0.0
+    if not mask.any():
+        return state
+    # np.where: one pass, no boolean fancy indexing (the steps run on full tiles)
+    scene_class = np.where(mask, np.uint8(code), state.scene_class)
+    cloud = np.where(mask, np.float32(0.0), state.cloud_probability)
     return replace(state, scene_class=scene_class, cloud_probability=cloud)
 
 
 def _scale_cloud(state: ClassState, mask: np.ndarray, factor: np.ndarray) -> ClassState:
     """Multiply ``Pc`` by ``factor`` on ``mask``."""
     cloud = state.cloud_probability.copy()
-    cloud[mask] *= factor[mask]
+    np.multiply(cloud, factor, out=cloud, where=mask)
     return replace(state, cloud_probability=cloud)
 
 
@@ -95,9 +96,9 @@ def brightness_test(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
         th.t1_b8a, cloud, dark,
     )  # fmt: skip
     pending = state.pending
-    cloud[~pending] = state.cloud_probability[~pending]
+    cloud = np.where(pending, cloud, state.cloud_probability)
     state = replace(state, cloud_probability=cloud)
-    return _classify(state, pending & dark, sc.classificators.dark_features)
+    return classify_pixels(state, pending & dark, sc.classificators.dark_features)
 
 
 def ndsi_cloud_test(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
@@ -135,7 +136,7 @@ def snow_test(
     if possible is not None:
         snow_probability[~possible] = 0.0
     snow = pending & (snow_probability > th.t1_snow)
-    state = _classify(state, snow, sc.classificators.snow_ice)
+    state = classify_pixels(state, snow, sc.classificators.snow_ice)
     ring = morphology.ring(snow, cc.snow_ring_px) & (toa["B12"] < th.t2_snow)
     cloud = state.cloud_probability.copy()
     cloud[ring] = 0.0
@@ -183,14 +184,14 @@ def ndvi_test(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
     )
     pending = state.pending
     vegetation = pending & (veg >= 1.0) & (toa["B02"] < sc.classic_constants.t_vegetation_b02)
-    state = _classify(state, vegetation, sc.classificators.vegetation)
+    state = classify_pixels(state, vegetation, sc.classificators.vegetation)
     return _scale_cloud(state, pending & (veg > 0.0) & (veg < 1.0), 1.0 - veg)
 
 
 def _factor_step(state: ClassState, factor: np.ndarray, code: int) -> ClassState:
     """Pending pixels with ``factor`` 0 get class ``code``; the others ``Pc *= factor``."""
     pending = state.pending
-    state = _classify(state, pending & (factor == 0.0), code)
+    state = classify_pixels(state, pending & (factor == 0.0), code)
     return _scale_cloud(state, pending & (factor > 0.0), factor)
 
 
@@ -306,7 +307,8 @@ def cloud_shadow_update(state: ClassState, shadow: np.ndarray, gipp: ScGipp) -> 
     return replace(state, scene_class=scene_class)
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` (float32; +inf where the denominator is 0)."""
     out = _empty(numerator)
     kernels.ratio_kernel(numerator, denominator, out)
     return out
@@ -322,9 +324,9 @@ def dark_vegetation_recovery(toa: Toa, state: ClassState, gipp: ScGipp) -> Class
     """Step 9: DARK_FEATURES or pending, NDVI > T2_NDVI or B8A/B03 > T2_R_B8A_B03 -> VEGETATION."""
     sc = gipp.scene_classification
     th = sc.thresholds
-    green = (_ndvi(toa) > th.t2_ndvi) | (_ratio(toa["B8A"], toa["B03"]) > th.t2_r_b8a_b03)
+    green = (_ndvi(toa) > th.t2_ndvi) | (ratio(toa["B8A"], toa["B03"]) > th.t2_r_b8a_b03)
     candidates = state.pending | (state.scene_class == sc.classificators.dark_features)
-    return _classify(state, candidates & green, sc.classificators.vegetation)
+    return classify_pixels(state, candidates & green, sc.classificators.vegetation)
 
 
 def water_recovery(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
@@ -334,10 +336,10 @@ def water_recovery(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
     th, classes = sc.thresholds, sc.classificators
     dark = state.scene_class == classes.dark_features
     recovered = (
-        dark & (_ratio(toa["B02"], toa["B11"]) > th.t22_r_b02_b11) & (toa["B8A"] < toa["B04"])
+        dark & (ratio(toa["B02"], toa["B11"]) > th.t22_r_b02_b11) & (toa["B8A"] < toa["B04"])
     )
     recovered |= state.pending & (toa["B8A"] < sc.classic_constants.t_water_recovery_b8a)
-    return _classify(state, recovered, classes.water)
+    return classify_pixels(state, recovered, classes.water)
 
 
 def water_bodies_recovery(state: ClassState, water_bodies: np.ndarray, gipp: ScGipp) -> ClassState:
@@ -350,7 +352,7 @@ def water_bodies_recovery(state: ClassState, water_bodies: np.ndarray, gipp: ScG
         (classes.dark_features, classes.cloud_shadows, classes.unclassified, PENDING),
     )
     recovered = candidates & (water_bodies == sc.classic_constants.cci_wb_water_value)
-    return _classify(state, recovered, classes.water)
+    return classify_pixels(state, recovered, classes.water)
 
 
 def dem_cleaning(
@@ -383,7 +385,7 @@ def dem_cleaning(
     )
     if water_bodies is not None:
         shaded_snow &= water_bodies != cc.cci_wb_water_value
-    return _classify(state, steep_water | deep | shaded_snow, classes.dark_features)
+    return classify_pixels(state, steep_water | deep | shaded_snow, classes.dark_features)
 
 
 def snow_recovery(
@@ -397,7 +399,7 @@ def snow_recovery(
     recovered = near & state.pending & (toa["B11"] < toa["B03"])
     if possible is not None:
         recovered &= possible
-    return _classify(state, recovered, sc.classificators.snow_ice)
+    return classify_pixels(state, recovered, sc.classificators.snow_ice)
 
 
 def soil_recovery(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
@@ -405,8 +407,8 @@ def soil_recovery(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
     sc = gipp.scene_classification
     limit = sc.classic_constants.t_soil_recovery_r_b02_b11
     dark = state.scene_class == sc.classificators.dark_features
-    recovered = dark & (_ratio(toa["B02"], toa["B11"]) < limit)
-    return _classify(state, recovered, sc.classificators.not_vegetated)
+    recovered = dark & (ratio(toa["B02"], toa["B11"]) < limit)
+    return classify_pixels(state, recovered, sc.classificators.not_vegetated)
 
 
 def topographic_shadow_update(state: ClassState, shadow: np.ndarray, gipp: ScGipp) -> ClassState:
@@ -422,7 +424,7 @@ def topographic_shadow_update(state: ClassState, shadow: np.ndarray, gipp: ScGip
         (PENDING, classes.dark_features, classes.cloud_shadows, classes.vegetation,
          classes.not_vegetated, classes.water, classes.unclassified, classes.snow_ice),
     )  # fmt: skip
-    return _classify(state, ground & shadow, classes.dark_features)
+    return classify_pixels(state, ground & shadow, classes.dark_features)
 
 
 def dark_feature_reassignment(
@@ -441,8 +443,8 @@ def dark_feature_reassignment(
     if topographic is not None:
         dark &= ~topographic
     green = _ndvi(toa) > sc.thresholds.t1_ndvi
-    state = _classify(state, dark & green, classes.vegetation)
-    return _classify(state, dark & ~green, classes.not_vegetated)
+    state = classify_pixels(state, dark & green, classes.vegetation)
+    return classify_pixels(state, dark & ~green, classes.not_vegetated)
 
 
 def low_probability_land(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
@@ -459,8 +461,8 @@ def low_probability_land(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassStat
     candidates = (state.pending | (state.scene_class == classes.unclassified)) & (
         state.cloud_probability < th.t_cloud_mp
     )
-    soil_like = _ratio(toa["B02"], toa["B11"]) < th.t12_r_b02_b11
-    return _classify(state, candidates & soil_like, classes.not_vegetated)
+    soil_like = ratio(toa["B02"], toa["B11"]) < th.t12_r_b02_b11
+    return classify_pixels(state, candidates & soil_like, classes.not_vegetated)
 
 
 def land_split(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:

@@ -2,7 +2,8 @@
 
 Sen2Cor runs ``gdaldem slope`` and ``gdaldem hillshade`` (tile-mean sun azimuth and elevation) on
 the DEM warped to the working grid. rasterio does not expose ``gdaldem``, so the same formulas are
-written here: Horn's 3x3 gradient and ``255 * cos(incidence)`` clipped at 0 (GDAL ``gdaldem``
+written here: Horn's 3x3 gradient and ``255 * cos(incidence)`` clipped at 0 (a numba kernel,
+:func:`~core.scene_classification.kernels.hillshade_kernel`) (GDAL ``gdaldem``
 documentation, "hillshade" with the default algorithm). Edges repeat the nearest pixel.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.scene_classification import kernels
 from core.terrain.geometry import horn_gradient
 
 
@@ -40,11 +42,10 @@ def terrain(
         Tile-mean sun angles (azimuth clockwise from north).
     """
     d_east, d_north = horn_gradient(dem_m, resolution)
-    slope = np.arctan(np.hypot(d_east, d_north))
-    # surface normal (-d_east, -d_north, 1) normalised, sun vector (sin z sin a, sin z cos a, cos z)
-    zenith, azimuth = np.radians(sun_zenith_deg), np.radians(sun_azimuth_deg)
-    cos_incidence = (
-        np.cos(zenith) - np.sin(zenith) * (d_east * np.sin(azimuth) + d_north * np.cos(azimuth))
-    ) * np.cos(slope)
-    hillshade = np.rint(255.0 * np.clip(cos_incidence, 0.0, 1.0)).astype(np.uint8)
-    return Terrain(slope_deg=np.degrees(slope).astype(np.float32), hillshade=hillshade)
+    slope = np.empty(d_east.shape, dtype=np.float32)
+    hillshade = np.empty(d_east.shape, dtype=np.uint8)
+    kernels.hillshade_kernel(
+        np.ascontiguousarray(d_east), np.ascontiguousarray(d_north),
+        np.radians(sun_zenith_deg), np.radians(sun_azimuth_deg), slope, hillshade,
+    )  # fmt: skip
+    return Terrain(slope_deg=slope, hillshade=hillshade)

@@ -35,6 +35,7 @@ LOCAL_PARAMETERS: Final[dict[str, str]] = {
     "ProcessingVisibilityTimeoutSeconds": "2",
     "ArrivalVisibilityTimeoutSeconds": "2",
     "CatalogVisibilityTimeoutSeconds": "2",
+    "StripVisibilityTimeoutSeconds": "2",
 }
 """Template parameters the emulation overrides: a failed message comes back after 2 s instead of
 the deployed 6 or 90 minutes, so a message that keeps failing reaches its dead-letter queue in
@@ -113,8 +114,20 @@ def moto_server(port: int | None = None) -> Iterator[str]:
 
 
 def client_environment(endpoint: str, region: str = "us-east-1") -> dict[str, str]:
-    """The environment that points boto3, s3fs and GDAL at the emulated ``endpoint``."""
-    return CLIENT_ENVIRONMENT | {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": region}
+    """The environment that points boto3, s3fs and GDAL at the emulated ``endpoint``.
+
+    GDAL's S3 settings are set process-wide too: ``rasterio.Env`` sets them for its own thread
+    only, and the JP2 driver decodes the tiles of a multi-tile window on GDAL's worker threads,
+    which would otherwise ask AWS's real endpoint (as they do, correctly, when deployed).
+    """
+    scheme, _, host = endpoint.partition("://")
+    return CLIENT_ENVIRONMENT | {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_S3_ENDPOINT": host,
+        "AWS_VIRTUAL_HOSTING": "FALSE",
+        "AWS_HTTPS": "NO" if scheme == "http" else "YES",
+    }
 
 
 @contextmanager
