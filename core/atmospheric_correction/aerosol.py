@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 from scipy import interpolate, ndimage, spatial
@@ -250,6 +251,7 @@ def negative_reflectance_limit(
     """
     if not vegetation.any():
         return aot
+    vegetation = _even_sample(vegetation, QUANTILE_SAMPLE_PIXELS)
     nodes = aot_nodes(atmosphere.lut)
     coefficients = atmosphere.coefficients(aerosol, "B04", nodes)
     ceiling = atmosphere.grid.balance(
@@ -269,6 +271,24 @@ def negative_reflectance_limit(
     drop = float(np.quantile(excess, 1.0 - gipp.ac.acl_prio_1.ac_cut_off_aot_iter_vegetation))
     floor = np.minimum(aot, aot_of_visibility(VISIBILITY_RANGE_KM[1]))
     return np.maximum(aot - max(drop, 0.0), floor).astype(np.float32)
+
+
+QUANTILE_SAMPLE_PIXELS: Final = 250_000
+"""Vegetation pixels whose B04 ceilings estimate the cut-off quantile of
+:func:`negative_reflectance_limit`: every k-th pixel of a larger mask. The 1 % quantile of
+250 000 draws is within 0.05 % of rank of the full set's (binomial standard error), while a
+full tile at 20 m holds up to 30 M vegetation pixels (a third of the retrieval's time)."""
+
+
+def _even_sample(mask: np.ndarray, count: int) -> np.ndarray:
+    """``mask`` thinned to about ``count`` of its pixels, evenly spaced in raster order."""
+    total = int(np.count_nonzero(mask))
+    if total <= count:
+        return mask
+    flat = np.flatnonzero(mask)[:: total // count]
+    thinned = np.zeros(mask.size, dtype=bool)
+    thinned[flat] = True
+    return thinned.reshape(mask.shape)
 
 
 def _block_medians(values: np.ndarray, mask: np.ndarray, factor: int) -> np.ndarray:

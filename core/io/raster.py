@@ -48,7 +48,13 @@ def gdal_env(endpoint_url: str | None = None, **options: Any) -> Iterator[raster
     """
     endpoint_url = endpoint_url or s3_endpoint_url()
     session = AWSSession(boto3.Session())
-    settings: dict[str, Any] = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+    # rasterio.Env sets its options for the calling thread only; the JP2 driver decodes the
+    # tiles of a multi-tile window on GDAL worker threads that would not see the endpoint and
+    # read zeros. One decoding thread per read (bands are decoded in parallel by our threads).
+    settings: dict[str, Any] = {
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "GDAL_NUM_THREADS": "1",
+    }
     if endpoint_url:
         scheme, _, host = endpoint_url.partition("://")
         session = AWSSession(boto3.Session(), endpoint_url=host or scheme)
