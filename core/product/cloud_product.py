@@ -12,9 +12,11 @@ files) and uploaded in the same order, item last.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +28,7 @@ import pystac
 
 from core.errors import OutputError
 from core.io import storage
+from core.io.block_writer import run_each
 from core.product.encoded_layers import EncodedKey, EncodedLayer
 from core.product.l1c import L1CProduct
 from core.product.l2a import L2ALayers
@@ -86,8 +89,10 @@ def write_cloud_product(
     with _work_folder(output_uri) as work:
         names: list[str] = []
         hrefs: dict[str, str] = {}
-        for asset in layer_assets(layers):
-            _write_layer(work / asset.file_name, asset, layers, l1c)
+        assets = layer_assets(layers)
+        with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="cog-write") as pool:
+            run_each(lambda a: _write_layer(work / a.file_name, a, layers, l1c), assets, pool)
+        for asset in assets:
             names.append(asset.file_name)
             hrefs[asset.key] = _join(publish, asset.file_name)
         visual = layers.tci_resolutions()
