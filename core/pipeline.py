@@ -11,7 +11,6 @@ are refused the same way. Core never prints: progress goes to the ``progress`` c
 
 from __future__ import annotations
 
-import functools
 import os
 import posixpath
 import tempfile
@@ -315,29 +314,24 @@ def l2a_layers(
 
 
 def tile_context(l1c: L1CProduct, gipp: Gipp, resolution: int) -> TileContext:
-    """The DEM (:func:`core.terrain.dem.load_dem`), the classification bands and their no-data /
-    saturated masks (plus the L1C quality masks under ``Handle_L1C_QLT_Mask``); the bands are
-    read on threads (GDAL releases the GIL)."""
+    """The DEM (:func:`core.terrain.dem.load_dem`) and the no-data / saturated masks of the
+    classification bands (plus the L1C quality masks under ``Handle_L1C_QLT_Mask``)."""
     dem = load_dem(l1c.metadata.grids[resolution], gipp)
-    quality = gipp.l2a.common_section.handle_l1c_qlt_mask
-
-    def read(band: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    toa = {}
+    nodata = np.zeros((0, 0), dtype=bool)
+    saturated = nodata
+    for band in (*CLASSIC_BANDS, *OPTIONAL_BANDS):
         window = l1c.read_toa(band, resolution)
-        nodata, saturated = window.nodata, window.saturated
-        if quality:
+        toa[band] = window.reflectance
+        nodata = window.nodata if nodata.size == 0 else nodata | window.nodata
+        saturated = window.saturated if saturated.size == 0 else saturated | window.saturated
+        if gipp.l2a.common_section.handle_l1c_qlt_mask:
             masks = l1c.quality_masks(band, resolution)
-            nodata = nodata | (masks.detector == 0)
+            nodata |= masks.detector == 0
             for name in QLT_NODATA_LAYERS:
                 nodata |= masks.layers[name]
             for name in QLT_DEFECTIVE_LAYERS:
-                saturated = saturated | masks.layers[name]
-        return window.reflectance, nodata, saturated
-
-    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="sen2cloud-context") as pool:
-        bands = run_each(read, (*CLASSIC_BANDS, *OPTIONAL_BANDS), pool)
-    toa = {band: values for band, (values, _, _) in bands.items()}
-    nodata = functools.reduce(np.logical_or, (flags for _, flags, _ in bands.values()))
-    saturated = functools.reduce(np.logical_or, (flags for _, _, flags in bands.values()))
+                saturated |= masks.layers[name]
     return TileContext(resolution=resolution, dem=dem, toa=toa, nodata=nodata, saturated=saturated)
 
 
