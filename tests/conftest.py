@@ -12,6 +12,11 @@ import pytest
 import core  # noqa: F401  # loads PROJ before any test module imports eccodes (see core/__init__.py)
 from infra.emulation.runtime import client_environment, moto_server
 
+# Every test's moto server holds the same bucket names and product keys with different content,
+# and GDAL caches /vsis3/ objects (size, first blocks) process-wide by path, not by endpoint: a
+# later test would read an earlier test's rasters. No GDAL caching of /vsis3/ in the test run.
+os.environ["CPL_VSIL_CURL_NON_CACHED"] = "/vsis3/"
+
 SHARED_DATA = Path(
     os.environ.get(
         "SEN2CLOUD_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
