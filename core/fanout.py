@@ -59,8 +59,6 @@ from core.terrain.illumination import TerrainIllumination
 
 CONTEXT_ARRAYS: Final = "context.npz"
 CONTEXT_SCALARS: Final = "context.json"
-CONTEXT_MAX_BYTES: Final = 4 << 30
-"""Largest context file read back (a 10980² tile's context is ~0.7 GB)."""
 _CLASS_LAYERS: Final = ("scene_class", "cloud_probability", "snow_probability")
 
 
@@ -236,8 +234,7 @@ def _load_context(uri: str, l1c: L1CProduct) -> tuple[L2ALayers, TileCorrection]
     try:
         scalars = json.loads(storage.read_bytes(scalars_uri))
         with tempfile.TemporaryDirectory(prefix="sen2cloud-context-") as folder:
-            local = Path(folder) / CONTEXT_ARRAYS
-            local.write_bytes(storage.read_bytes(arrays_uri, max_bytes=CONTEXT_MAX_BYTES))
+            local = storage.get_file(arrays_uri, Path(folder) / CONTEXT_ARRAYS)
             with np.load(local) as saved:
                 arrays = {name: saved[name] for name in saved.files}
     except (ValueError, KeyError, OSError) as err:

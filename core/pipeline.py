@@ -410,10 +410,6 @@ def with_atmosphere(
     return replace(layers, atmosphere=correction.summary, encoded=encoded)
 
 
-RETRIEVAL_EXTRA_BANDS: Final = ("B09",)
-"""Bands the retrievals read beyond the classification's (APDA's absorption band)."""
-
-
 @dataclass(frozen=True)
 class TileCorrection:
     """The whole-tile part of the atmospheric correction: what every strip needs."""
@@ -444,9 +440,8 @@ def tile_correction(
     observation = _observation(l1c, work)
     valid = ~(context.nodata | context.saturated)
     scene_class = layers.scene_class[work]
-    extra = [band for band in RETRIEVAL_EXTRA_BANDS if band not in context.toa]
     atmosphere = retrieve_atmosphere(
-        {**context.toa, **{band: l1c.read_toa(band, work).reflectance for band in extra}},
+        context.toa,  # the classification bands include APDA's B09 (OPTIONAL_BANDS)
         observation, gipp=gipp, lut=lut, elevation_m=context.dem.elevation_m, valid=valid,
         scene_class=scene_class, aux=l1c.aux(),
     )  # fmt: skip
@@ -495,8 +490,9 @@ def correct_strips_into(
     grid = l1c.metadata.grids[work]
     lut = load_lut()
     bands = sorted({*BOA_BANDS[work], *(BOA_BANDS[60] if 60 in resolutions else ())})
+    observation = _observation(l1c, work)
     plan = plan_correction(
-        _observation(l1c, work), bands, correction.atmosphere, gipp=gipp, lut=lut,
+        observation, bands, correction.atmosphere, gipp=gipp, lut=lut,
         shape=(grid.height, grid.width), elevation_m=correction.elevation_m,
         brdf=correction.brdf, cirrus=correction.cirrus,
     )  # fmt: skip
@@ -505,7 +501,7 @@ def correct_strips_into(
         l1c=l1c,
         correction=correction,
         plan=plan,
-        plan_10m=_plan_10m(l1c, gipp, lut, correction) if fine else None,
+        plan_10m=_plan_10m(l1c, gipp, lut, correction, observation) if fine else None,
         resolutions=resolutions,
         encoded=encoded,
         executor=executor,
@@ -646,14 +642,19 @@ def _cirrus_removal(
 
 
 def _plan_10m(
-    l1c: L1CProduct, gipp: Gipp, lut: RadiativeTransferLut, correction: TileCorrection
+    l1c: L1CProduct,
+    gipp: Gipp,
+    lut: RadiativeTransferLut,
+    correction: TileCorrection,
+    observation: Observation,
 ) -> CorrectionPlan:
-    """The plan of the 10 m bands on the 10 m grid, under the 20 m atmosphere."""
+    """The plan of the 10 m bands on the 10 m grid, under the 20 m atmosphere (the angles of
+    ``observation`` are on the 60 m grid whatever its working resolution)."""
     grid = l1c.metadata.grids[10]
     atmosphere = correction.atmosphere
     fine = replace(atmosphere, wv_cm=_upsample(atmosphere.wv_cm, 2, order=0))
     return plan_correction(
-        _observation(l1c, 10), BOA_BANDS[10], fine, gipp=gipp, lut=lut,
+        replace(observation, resolution=10), BOA_BANDS[10], fine, gipp=gipp, lut=lut,
         shape=(grid.height, grid.width), elevation_m=correction.elevation_m,
         brdf=correction.brdf, cirrus=correction.cirrus,
     )  # fmt: skip

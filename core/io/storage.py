@@ -314,3 +314,23 @@ def put_file(local_path: str | Path, uri: str, *, content_type: str | None = Non
     except (OSError, ValueError) as err:
         raise OutputError(f"cannot write ({err})", path=uri) from err
     return uri
+
+
+def get_file(uri: str, local_path: str | Path) -> Path:
+    """Copy ``uri`` (a local path or an ``s3://`` key) to the local file ``local_path``.
+
+    Raises
+    ------
+    ProductFormatError
+        ``uri`` does not exist or cannot be read.
+    """
+    try:
+        if is_s3(uri):
+            _s3().get_file(uri, str(local_path))
+        else:
+            shutil.copyfile(uri, local_path)
+    except FileNotFoundError as err:
+        raise ProductFormatError("file not found", path=uri) from err
+    except OSError as err:
+        raise ProductFormatError(f"cannot be read ({err})", path=uri) from err
+    return Path(local_path)

@@ -208,7 +208,8 @@ class L1CProduct:
     def with_band_files(self, bands: dict[str, str], driver: str) -> L1CProduct:
         """This product reading ``bands`` (name -> URI, checked copies of its own band files in
         the ``driver`` format) instead of its JPEG 2000 files."""
-        self.check_bands()
+        if not self._bands_checked:
+            self.check_bands()
         copy = L1CProduct(
             self.uri,
             self.metadata,
