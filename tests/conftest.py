@@ -14,7 +14,8 @@ from infra.emulation.runtime import client_environment, moto_server
 
 # Every test's moto server holds the same bucket names and product keys with different content,
 # and GDAL caches /vsis3/ objects (size, first blocks) process-wide by path, not by endpoint: a
-# later test would read an earlier test's rasters. No GDAL caching of /vsis3/ in the test run.
+# later test would read an earlier test's rasters. `core.io.raster.gdal_env` disables that cache for
+# the product code; this covers the tests' own direct reads too.
 os.environ["CPL_VSIL_CURL_NON_CACHED"] = "/vsis3/"
 
 SHARED_DATA = Path(

@@ -10,10 +10,12 @@ import boto3
 import numpy as np
 import pytest
 from l1c_helpers import build_mini_safe, zip_safe
+from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from core.errors import ProductFormatError, UnsafeInputError
 from core.io import storage
+from core.io.raster import gdal_env, open_raster
 from core.product.l1c import open_l1c
 
 BUCKET = "l1c-input"
@@ -50,6 +52,27 @@ def test_safe_on_s3_reads_toa_window_via_vsis3(shared_data, tmp_path, s3_endpoin
     toa_local = local.read_toa("B02", 20, window)
     np.testing.assert_array_equal(toa_remote.reflectance, toa_local.reflectance)
     np.testing.assert_array_equal(toa_remote.nodata, toa_local.nodata)
+
+
+def _geotiff_bytes(size: int, value: int) -> bytes:
+    with MemoryFile() as memory:
+        with memory.open(driver="GTiff", width=size, height=size, count=1, dtype="uint16") as dst:
+            dst.write(np.full((1, size, size), value, dtype="uint16"))
+        return bytes(memory.read())
+
+
+def test_a_replaced_object_is_read_anew_in_a_warm_process(s3_endpoint, monkeypatch):
+    """A warm container must not read a re-uploaded product from GDAL's /vsis3/ cache: the
+    second read sees the new size and pixels (the test run's own no-cache setting is lifted)."""
+    monkeypatch.delenv("CPL_VSIL_CURL_NON_CACHED", raising=False)
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    uri = f"s3://{BUCKET}/replaced/B02.tif"
+    for size, value in ((8, 100), (16, 200)):
+        client.put_object(Bucket=BUCKET, Key="replaced/B02.tif", Body=_geotiff_bytes(size, value))
+        with gdal_env(s3_endpoint), open_raster(uri) as src:
+            pixels = src.read(1)
+        assert pixels.shape == (size, size)
+        assert (pixels == value).all()
 
 
 def test_zipped_safe_on_s3_via_vsizip_vsis3(shared_data, tmp_path, s3_endpoint):

@@ -51,9 +51,13 @@ def gdal_env(endpoint_url: str | None = None, **options: Any) -> Iterator[raster
     # rasterio.Env sets its options for the calling thread only; the JP2 driver decodes the
     # tiles of a multi-tile window on GDAL worker threads that would not see the endpoint and
     # read zeros. One decoding thread per read (bands are decoded in parallel by our threads).
+    # GDAL keeps a /vsis3/ object's size and blocks in a process-wide cache keyed by path that
+    # outlives the file handle: a warm Lambda container would read a re-uploaded product's
+    # stale bytes. Non-cached prefixes still cache while a file is open, and drop it on close.
     settings: dict[str, Any] = {
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
         "GDAL_NUM_THREADS": "1",
+        "CPL_VSIL_CURL_NON_CACHED": "/vsis3/",
     }
     if endpoint_url:
         scheme, _, host = endpoint_url.partition("://")
