@@ -316,6 +316,26 @@ def put_file(local_path: str | Path, uri: str, *, content_type: str | None = Non
     return uri
 
 
+def write_bytes(data: bytes, uri: str, *, content_type: str | None = None) -> str:
+    """Write ``data`` to ``uri`` (a local path or an ``s3://`` key).
+
+    Raises
+    ------
+    OutputError
+        The write failed (naming ``uri``).
+    """
+    try:
+        if is_s3(uri):
+            extra = {"ContentType": content_type} if content_type else {}
+            _s3().pipe_file(uri, data, **extra)
+        else:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            Path(uri).write_bytes(data)
+    except (OSError, ValueError) as err:
+        raise OutputError(f"cannot write ({err})", path=uri) from err
+    return uri
+
+
 def get_file(uri: str, local_path: str | Path) -> Path:
     """Copy ``uri`` (a local path or an ``s3://`` key) to the local file ``local_path``.
 

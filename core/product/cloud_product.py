@@ -189,10 +189,6 @@ def _publish(work: Path, names: list[str], output_uri: str) -> tuple[str, ...]:
     uris = tuple(_join(output_uri.rstrip("/"), name) for name in names)
     if not storage.is_s3(output_uri):
         return uris
-    fs = storage.s3_filesystem(storage.s3_endpoint_url())
     for name, uri in zip(names, uris, strict=True):
-        try:
-            fs.put_file(str(work / name), uri, ContentType=CONTENT_TYPES[Path(name).suffix])
-        except OSError as err:
-            raise OutputError(f"upload failed ({err})", path=uri) from err
+        storage.put_file(work / name, uri, content_type=CONTENT_TYPES[Path(name).suffix])
     return uris

@@ -160,13 +160,5 @@ def _read(uri: str) -> dict[str, Any] | None:
 
 def _write(uri: str, document: dict[str, Any]) -> None:
     data = json.dumps(document, indent=2).encode("utf-8")
-    try:
-        if storage.is_s3(uri):
-            media_type = GEOJSON_TYPE if document.get("type") == "Feature" else JSON_TYPE
-            fs = storage.s3_filesystem(storage.s3_endpoint_url())
-            fs.pipe_file(uri, data, ContentType=media_type)
-        else:
-            Path(uri).parent.mkdir(parents=True, exist_ok=True)
-            Path(uri).write_bytes(data)
-    except OSError as err:
-        raise OutputError(f"cannot write the catalog document ({err})", path=uri) from err
+    media_type = GEOJSON_TYPE if document.get("type") == "Feature" else JSON_TYPE
+    storage.write_bytes(data, uri, content_type=media_type)
