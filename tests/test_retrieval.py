@@ -39,6 +39,8 @@ REAL_NODES = NodeGrid(aot=2, wv=7, elevation=1, view_zenith=1)
 L2A = "l2a-real/S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"
 CLOUDY = (8, 9, 10)
 SHADOW = 3
+BOA_RMSE = 0.01
+"""Issue #4: the real product run forward is corrected back within 0.01 RMSE per band."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class Case:
     aot550: np.ndarray
     wv_cm: np.ndarray
     elevation_m: np.ndarray
+    clear_sky: np.ndarray
+    """60 m pixels none of whose 10 m pixels sees a simulated cloud or cirrus layer or lies in
+    its shadow (the simulator's truth layers)."""
 
     @property
     def clear_land(self) -> np.ndarray:
@@ -88,6 +93,12 @@ def _case_of(scene: SimulatedScene, latitude_deg: float = 45.0) -> Case:
     scl[(blocks == SHADOW).any(axis=(1, 3))] = SHADOW
     scl[np.isin(blocks, CLOUDY).any(axis=(1, 3))] = 9
     cover = scene.extras.get("land_cover")
+    layers = scene.extras
+    untouched = (
+        (layers["direct_sun_fraction"] >= 1.0)
+        & (layers["seen_cloud_optical_depth"] <= 0.0)
+        & (layers["seen_cirrus_optical_depth"] <= 0.0)
+    )
     return Case(
         toa={b: coarse(v, b) for b, v in scene.toa_reflectance.items()},
         observation=observation,
@@ -97,6 +108,7 @@ def _case_of(scene: SimulatedScene, latitude_deg: float = 45.0) -> Case:
         aot550=block_mean(scene.aot550, f),
         wv_cm=block_mean(scene.wv_cm, f),
         elevation_m=block_mean(scene.dem_m, f),
+        clear_sky=untouched.reshape(n, f, n, f).all(axis=(1, 3)),
     )
 
 
@@ -244,6 +256,32 @@ def test_constant_visibility_mode_and_water_vapour_over_water(rural_case: Case, 
     assert np.ptp(wv[0][inner]) > 0.0
 
 
+def test_water_cut_off_of_the_negative_reflectance_iteration(rural_case: Case, lut) -> None:
+    """``AC_Cut_Off_Aot_Iter_Water`` set to a share: the AOT is lowered until at most that share
+    of the water pixels (SCL 6) is negative in the NIR. Over this scene's lakes the AOT map,
+    interpolated from the land's reference pixels, is 0.05 too high: with Sen2Cor's GIPP value
+    (-0.005, no share: the test off) 52 % of them are negative in B8A, with 0.01 0.9 % (the
+    correction's two-pass adjacency inversion counts slightly differently from the
+    retrieval's)."""
+    water = (rural_case.scene_class == 6) & np.isfinite(rural_case.toa["B8A"])
+    assert water.sum() > 100
+
+    def negative_share(gipp: Gipp) -> float:
+        result = _retrieve(rural_case, gipp, lut)
+        nir = correct(
+            {"B8A": rural_case.toa["B8A"]}, rural_case.observation, gipp=gipp, lut=lut,
+            elevation_m=rural_case.elevation_m, aot550=result.aot550, wv_cm=result.wv_cm,
+            scene_class=rural_case.scene_class,
+        ).boa["B8A"]  # fmt: skip
+        return float(np.mean(nir[water] < 0.0))
+
+    share = 0.01
+    assert load_gipp().ac.acl_prio_1.ac_cut_off_aot_iter_water < 0.0
+    assert negative_share(load_gipp()) > 10 * share
+    key = "ac.acl_prio_1.ac_cut_off_aot_iter_water"
+    assert negative_share(load_gipp(overrides={key: share})) <= 1.5 * share
+
+
 @pytest.mark.parametrize("percentage", [3.0, 6.0])
 def test_aot_map_reproduces_a_plane_from_sparse_reference_pixels(
     gipp: Gipp, percentage: float
@@ -351,7 +389,8 @@ def test_real_product_run_forward_gives_back_its_wv(
 def test_real_product_run_forward_gives_back_its_aot_and_boa(
     real_case: Case, real_retrieval: AtmosphereRetrieval, gipp: Gipp, lut, aux: AuxData
 ) -> None:
-    """Sen2Cor's AOT back from its own BOA run forward, and its BOA from ours.
+    """Sen2Cor's AOT back from its own BOA run forward, and its BOA from ours within the
+    issue's 0.01 RMSE per band on the clear land.
 
     The product's dark reference pixels do not follow red = 0.5 B12 (median 0.6; 0.75 below
     B12 0.02): alone they give AOT 0.106 here. What sets Sen2Cor's 0.089 (visibility 103 km) is
@@ -359,10 +398,15 @@ def test_real_product_run_forward_gives_back_its_aot_and_boa(
     included (over the whole tile its 1 % ceiling is 0.084), down to the tables' 120 km.
     Measured: 0.0905 against the product's 0.0894 on the clear land (0.074 without the 120 km
     limit, 0.106 with the shadows labelled cloud). Tolerance 0.01: the product's AOT spans
-    0.084-0.102 over this corner. BOA within the L2A accuracy requirement 0.05 rho + 0.005
-    (RMSE per band, rho the band's mean; measured B04 0.0046, B8A 0.0105, B11 0.0022, B12
-    0.0009: the reference pixels here are 6 % of the pixels, so the AOT map is triangulated and
-    follows them, std 0.06, where the product's tile-wide 2.29 % gave one visibility).
+    0.084-0.102 over this corner.
+
+    BOA: clear land whose sky the simulator left clear. It lays the product's cirrus (SCL 10) as
+    a layer 10 km up, whose shadow falls 16 km away (sun zenith 58 deg) on 1 090 pixels of clear
+    land, as bright as B8A 0.66: B8A RMSE 0.0105 with them, 0.0096 without; with the product's
+    own AOT and WV there 0.0042 and 0.0006. What is left is the DDV AOT map: the reference
+    pixels are 6.3 % of this corner, so it is triangulated and follows their scatter (std 0.06,
+    where the product's tile-wide 2.29 % gave one visibility). Measured B04 0.0047, B8A 0.0096,
+    B11 0.0016, B12 0.0007.
     """
     land = real_case.clear_land
     truth = float(real_case.aot550[land].mean())
@@ -373,10 +417,11 @@ def test_real_product_run_forward_gives_back_its_aot_and_boa(
         elevation_m=real_case.elevation_m, aot550=real_retrieval.aot550,
         wv_cm=real_retrieval.wv_cm, scene_class=real_case.scene_class,
     ).boa  # fmt: skip
+    clear = land & real_case.clear_sky
+    assert clear.sum() > 0.9 * land.sum()
     for band in BOA_BANDS:
-        truth_boa = real_case.boa[band][land]
-        rmse = float(np.sqrt(np.mean((boa[band][land] - truth_boa) ** 2)))
-        assert rmse <= 0.05 * float(truth_boa.mean()) + 0.005, (band, rmse)
+        rmse = float(np.sqrt(np.mean((boa[band] - real_case.boa[band])[clear] ** 2)))
+        assert rmse <= BOA_RMSE, (band, rmse)
     unshadowed = np.where(real_case.scene_class == SHADOW, 9, real_case.scene_class)
     no_shadow = _retrieve(replace(real_case, scene_class=unshadowed), gipp, lut, aux=aux)
     assert float(no_shadow.aot550[land].mean()) > truth + 0.01

@@ -8,7 +8,7 @@ same grids with the true AOT/WV, and the BOA compared per slope class with the t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -24,11 +24,12 @@ from core.bands import BY_NAME
 from core.config.gipp import Gipp, load_gipp
 from core.errors import ConfigError
 from core.product.aux_data import AuxData
+from core.product.metadata import AngleGrid
 from core.resample import block_mean
 from core.scene_classification.terrain import terrain
 from core.simulate.forward import NodeGrid, simulate_scene
 from core.simulate.geometry import simulate_geometry
-from core.simulate.scene import SceneSpec, SimulatedScene
+from core.simulate.scene import SceneGeometry, SceneSpec, SimulatedScene
 from core.terrain.geometry import SKY_VIEW_GRID_M, TerrainGeometry, terrain_geometry
 from core.terrain.illumination import (
     TerrainIllumination,
@@ -302,18 +303,60 @@ def _band_case(scene: SimulatedScene, band: str, gipp: Gipp) -> BandCase:
     )
 
 
+def _circular_mean_deg(values: np.ndarray) -> float:
+    radians = np.radians(values[np.isfinite(values)])
+    return float(np.degrees(np.arctan2(np.sin(radians).mean(), np.cos(radians).mean())) % 360.0)
+
+
+def _one_sun_and_view_azimuth(geometry: SceneGeometry, size: int) -> SceneGeometry:
+    """``geometry`` with the sun and each band's view azimuth fixed at their means over the
+    ``size`` x ``size`` (10 m) scene; view zeniths unchanged.
+
+    Over 3 km they vary by < 0.05 deg, but the simulator takes its 6S terms at the mean of the
+    whole 23 x 23 tie-point grid (the 110 km tile): 0.6 deg of sun zenith and 50-80 deg of view
+    azimuth away from this corner's own angles, which the correction uses (and the simulator's
+    terrain illumination too). Measured with those tile means: shaded B02 RMSE 0.008-0.013, B8A
+    0.003-0.005; december B02 0.0121, 0.0055 with the corner's sun, 0.0039 with its view
+    azimuth too.
+    """
+    n = size // 6
+    fields = angle_fields(
+        geometry.sun_angles, geometry.viewing_angles, 60, Window(0, 0, n, n), SCENE_BANDS
+    )
+    tie_shape = geometry.sun_angles.zenith.shape
+    sun = AngleGrid(
+        np.full(tie_shape, float(np.mean(fields.sun_zenith_deg))),
+        np.full(tie_shape, _circular_mean_deg(fields.sun_azimuth_deg)),
+    )
+    viewing = {
+        band: {
+            detector: replace(
+                grid,
+                azimuth=np.where(
+                    np.isfinite(grid.azimuth),
+                    _circular_mean_deg(fields.view_azimuth_deg[band]),
+                    np.nan,
+                ),
+            )
+            for detector, grid in geometry.viewing_angles[band].items()
+        }
+        for band in SCENE_BANDS
+    }
+    return replace(geometry, sun_angles=sun, viewing_angles={**geometry.viewing_angles, **viewing})
+
+
 @pytest.fixture(scope="module", params=sorted(SUNS))
 def terrain_scene(request: pytest.FixtureRequest) -> TerrainScene:
     """3 km of 1.5 km relief, cloud-free, maritime aerosol, uniform AOT 0.12 / WV 1.2 cm (one
-    6S node each: the simulator's terms are then 6S's own, not interpolated)."""
+    6S node each: the simulator's terms are then 6S's own, not interpolated), under one sun and
+    view azimuth (:func:`_one_sun_and_view_azimuth`)."""
     spec = SceneSpec(
         size=300, seed=8, cloud_fraction=0.0, cirrus_fraction=0.0, max_elevation_m=1500.0,
         sensing_time=SUNS[request.param], aerosol_type="maritime",
         aot550_range=(0.12, 0.12), wv_cm_range=(1.2, 1.2),
     )  # fmt: skip
-    scene = simulate_scene(
-        spec, simulate_geometry(spec), bands=SCENE_BANDS, nodes=NodeGrid(1, 1, 3, 2)
-    )
+    geometry = _one_sun_and_view_azimuth(simulate_geometry(spec), spec.size)
+    scene = simulate_scene(spec, geometry, bands=SCENE_BANDS, nodes=NodeGrid(1, 1, 3, 2))
     gipp = _gipp()
     return request.param, {band: _band_case(scene, band, gipp) for band in SCENE_BANDS}
 
@@ -344,18 +387,25 @@ def correct_with_terrain_light(
 
 SUNLIT_RMSE = 0.005
 """Issue #4's clear-land BOA target."""
-SHADOW_RMSE = 0.015
-"""In shadow only diffuse and terrain light arrive (a fifth of the sunlit irradiance or less),
-so any difference between our 6S table and the simulator's own 6S runs (path reflectance,
-diffuse transmittance) is amplified ~5 times: with the *true* environment and terrain
-reflectance the shaded RMSE is already 0.004-0.013 (B02 worst), i.e. not a terrain error."""
+SHADOW_RMSE = 0.01
+"""Issue #4's target on shaded slopes, where only diffuse and terrain-reflected light arrive
+(a fifth of the sunlit irradiance or less), so any error of the path reflectance is amplified
+about five times. Measured (self / cast shadow): B02 0.0039-0.0050, B8A 0.0010-0.0015. What
+B02 keeps is our 6S table against the simulator's own 6S runs: its path reflectance is 0.0006-
+0.0008 (1 %) higher at these states (sun-zenith, AOT and elevation interpolation); with the
+simulator's terms in the inversion the shaded B02 RMSE is 0.0005-0.0012."""
+NIR_SHADOW_RMSE = SUNLIT_RMSE
+"""B8A's path reflectance is small (0.012-0.017), so its shaded slopes meet the clear-land
+target too, once the terrain reflectance has converged: 0.0010-0.0015 with Wegstein's update
+of :func:`~core.atmospheric_correction.correct.iterate_terrain_light`, 0.0034-0.0066 with the
+plain update after ``AC_Max_Nr_Topo_Iter`` = 3."""
 
 
 def test_terrain_correction_on_sunlit_and_shaded_slopes(terrain_scene: TerrainScene) -> None:
     """Per slope class, BOA vs truth with the terrain correction and terrain-reflected light:
-    sunlit slopes within the issue's 0.005, self and cast shadow within :data:`SHADOW_RMSE`;
-    without the terrain-reflected light the shaded NIR is several times worse (the test can
-    tell)."""
+    sunlit slopes within the issue's 0.005, self and cast shadow within :data:`SHADOW_RMSE`
+    (B8A: :data:`NIR_SHADOW_RMSE`); without the terrain-reflected light the shaded NIR is several
+    times worse (the test can tell)."""
     name, cases = terrain_scene
     gipp = _gipp()
     for band, case in cases.items():
@@ -369,20 +419,8 @@ def test_terrain_correction_on_sunlit_and_shaded_slopes(terrain_scene: TerrainSc
             if case.classes[shade].sum() > 200:
                 assert rmse[shade] <= SHADOW_RMSE
                 if band == "B8A":
+                    assert rmse[shade] <= NIR_SHADOW_RMSE
                     assert dark[shade] > 3 * rmse[shade]
-
-
-@pytest.mark.xfail(
-    reason="table vs simulator 6S terms amplified in shadow (see SHADOW_RMSE): not terrain",
-    strict=False,
-)
-def test_shaded_slopes_within_the_issue_target(terrain_scene: TerrainScene) -> None:
-    """Issue #4's 0.005 also in self shadow (a genuine gap: :data:`SHADOW_RMSE`)."""
-    _, cases = terrain_scene
-    gipp = _gipp()
-    for case in cases.values():
-        if case.classes["self-shadow"].sum() > 200:
-            assert case.rmse(correct_with_terrain_light(case, gipp))["self-shadow"] <= 0.005
 
 
 def test_correct_on_sunlit_slopes(terrain_scene: TerrainScene) -> None:

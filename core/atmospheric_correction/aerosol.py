@@ -13,8 +13,9 @@ AC (ATCOR) tells vegetation by its NIR/red ratio (``AC_Vegetation_Index_Th``), n
 classification, so vegetation in cloud shadow counts: on T29UNU (60 % clouds, 10 % shadows) the
 shadowed vegetation sets Sen2Cor's AOT (103 km, 0.089; 1.2 % of its vegetation is negative in
 B04) well below what its reference pixels' red/SWIR fit alone gives (0.12-0.14: their red/B12
-is 0.6, not 0.5). The water test, ``AC_Cut_Off_Aot_Iter_Water``, is not applied: its GIPP value
--0.005 is no share and its meaning is undocumented.
+is 0.6, not 0.5). The water test, ``AC_Cut_Off_Aot_Iter_Water`` (water pixels negative in the
+NIR), applies likewise when set to a share; Sen2Cor's GIPP value -0.005 is none and switches it
+off (:func:`negative_reflectance_limit`).
 
 ``VIS_Update_Mode = 1`` maps the reference AOTs: medians over :data:`MAP_M` cells; when the DDV
 share lies outside ``Ddv_Triangulation_Min/Max_Percent`` (Sen2Cor's ``itriang = 0``) first a
@@ -232,6 +233,10 @@ def blue_double_ratio(
     return 1.0 + excess / float(np.median(path))
 
 
+NEGATIVE_TEST_NIR_BANDS = ("B08", "B8A")
+"""NIR band of the water test, first present (Sen2Cor names B08; its 20/60 m runs lack it)."""
+
+
 def negative_reflectance_limit(
     toa: dict[str, np.ndarray],
     atmosphere: Atmosphere,
@@ -240,37 +245,75 @@ def negative_reflectance_limit(
     *,
     gipp: Gipp,
     vegetation: np.ndarray,
+    water: np.ndarray,
 ) -> np.ndarray:
     """``aot`` lowered until at most ``AC_Cut_Off_Aot_Iter_Vegetation`` of ``vegetation`` is
-    negative in B04, but not below the AOT of the largest visibility of Sen2Cor's tables.
+    negative in B04 and at most ``AC_Cut_Off_Aot_Iter_Water`` of ``water`` in the NIR
+    (:data:`NEGATIVE_TEST_NIR_BANDS`), but not below the AOT of the largest visibility of
+    Sen2Cor's tables.
 
-    Per pixel the AOT at which its B04 reflectance reaches 0 is its ceiling (the lowest AOT
-    node for a pixel negative at every AOT, the highest for one positive at every AOT); the map
-    is lowered by the excess over the ceilings at that share, which is what raising the
-    visibility step by step converges to.
+    The XSD documents both keys as the largest share of negative pixels (default 0.01). Sen2Cor's
+    own GIPP sets the water one to -0.005, which no share can meet: read literally it would
+    raise the visibility to the tables' limit over any water, yet T29UNU (1.2 % water) ends at
+    103 km, not 120. A negative share therefore switches the water test off; a share >= 0
+    applies it as the vegetation one.
     """
-    if not vegetation.any():
+    prio1 = gipp.ac.acl_prio_1
+    tests = [("B04", vegetation, prio1.ac_cut_off_aot_iter_vegetation)]
+    nir = next((b for b in NEGATIVE_TEST_NIR_BANDS if b in toa), None)
+    if nir is not None and prio1.ac_cut_off_aot_iter_water >= 0.0:
+        tests.append((nir, water, prio1.ac_cut_off_aot_iter_water))
+    drops = []
+    for band, pixels, share in tests:
+        drop = _excess_at_share(
+            toa, atmosphere, aerosol, aot, band=band, pixels=pixels, share=share
+        )
+        if drop is not None:
+            drops.append(drop)
+    if not drops:
         return aot
-    vegetation = _even_sample(vegetation, QUANTILE_SAMPLE_PIXELS)
+    floor = np.minimum(aot, aot_of_visibility(VISIBILITY_RANGE_KM[1]))
+    return np.maximum(aot - max(*drops, 0.0), floor).astype(np.float32)
+
+
+def _excess_at_share(
+    toa: dict[str, np.ndarray],
+    atmosphere: Atmosphere,
+    aerosol: str,
+    aot: np.ndarray,
+    *,
+    band: str,
+    pixels: np.ndarray,
+    share: float,
+) -> float | None:
+    """How far ``aot`` must drop for at most ``share`` of ``pixels`` to be negative in ``band``
+    (``None`` without such pixels).
+
+    Per pixel the AOT at which its reflectance reaches 0 is its ceiling (the lowest AOT node
+    for a pixel negative at every AOT, the highest for one positive at every AOT); the map is
+    lowered by the excess over the ceilings at that share, which is what raising the visibility
+    step by step converges to.
+    """
+    if not pixels.any():
+        return None
+    pixels = _even_sample(pixels, QUANTILE_SAMPLE_PIXELS)
     nodes = aot_nodes(atmosphere.lut)
-    coefficients = atmosphere.coefficients(aerosol, "B04", nodes)
+    coefficients = atmosphere.coefficients(aerosol, band, nodes)
     ceiling = atmosphere.grid.balance(
-        toa["B04"], coefficients, toa["B04"], coefficients, nodes,
-        environment=atmosphere.pair("B04", "B04"), ratio=0.0, mask=vegetation, clamp=False,
+        toa[band], coefficients, toa[band], coefficients, nodes,
+        environment=atmosphere.pair(band, band), ratio=0.0, mask=pixels, clamp=False,
     )  # fmt: skip
-    unbracketed = vegetation & ~np.isfinite(ceiling)
+    unbracketed = pixels & ~np.isfinite(ceiling)
     if unbracketed.any():
         clearest = atmosphere.grid.reflectance(
-            toa["B04"], coefficients, nodes, nodes[0], mask=unbracketed,
-            environment=atmosphere.environment.get("B04"),
+            toa[band], coefficients, nodes, nodes[0], mask=unbracketed,
+            environment=atmosphere.environment.get(band),
         )  # fmt: skip
         ceiling[unbracketed] = np.where(clearest[unbracketed] < 0.0, nodes[0], nodes[-1])
-    excess = (aot - ceiling)[vegetation & np.isfinite(ceiling)]
+    excess = (aot - ceiling)[pixels & np.isfinite(ceiling)]
     if excess.size == 0:
-        return aot
-    drop = float(np.quantile(excess, 1.0 - gipp.ac.acl_prio_1.ac_cut_off_aot_iter_vegetation))
-    floor = np.minimum(aot, aot_of_visibility(VISIBILITY_RANGE_KM[1]))
-    return np.maximum(aot - max(drop, 0.0), floor).astype(np.float32)
+        return None
+    return float(np.quantile(excess, 1.0 - share))
 
 
 QUANTILE_SAMPLE_PIXELS: Final = 250_000

@@ -167,8 +167,9 @@ def retrieve_atmosphere(
                 percentage=selection.percentage,
             )  # fmt: skip
             aot = negative_reflectance_limit(
-                bands, atmosphere, aerosol, aot, gipp=gipp, vegetation=scene.vegetation
-            )
+                bands, atmosphere, aerosol, aot, gipp=gipp, vegetation=scene.vegetation,
+                water=scene.water,
+            )  # fmt: skip
             method = "SEN2COR_DDV"
             ddv_visibility = visibility_of_aot(float(np.median(aot_px[selection.mask])))
             ddv_percentage, ddv_range = selection.percentage, selection.upper_threshold
