@@ -7,7 +7,7 @@ import click
 from core.cli.demo import demo
 from core.cli.info import info
 from core.cli.lut import build_lut
-from core.cli.preview import preview
+from core.cli.preview import preview, scl_preview
 from core.cli.process import process
 from core.cli.simulate import simulate
 
@@ -24,3 +24,4 @@ cli.add_command(info)
 cli.add_command(simulate)
 cli.add_command(build_lut)
 cli.add_command(preview)
+cli.add_command(scl_preview)

@@ -196,6 +196,8 @@ class DefaultMode:
     t_snow_occurrence: Percent
     land_split: bool
     t_land_ndvi: Th
+    cirrus_edge_attribution: bool
+    cirrus_edge_m: Annotated[float, Facets(0.0, 1000.0)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""True-colour image (TCI), preview image (PVI) and the product's HTML quick-look page.
+"""True-colour image (TCI), preview image (PVI), SCL pictures and the product's HTML page.
 
 TCI encoding, checked pixel by pixel against a real Sen2Cor 2.10 product (``TCI_60m`` from the
 ``B04/B03/B02_60m`` files of the baseline-04.00 reference, 100 % agreement): per channel,
@@ -31,6 +31,11 @@ TCI_BANDS: Final[tuple[str, str, str]] = ("B04", "B03", "B02")
 """Red, green, blue: the BOA bands of the TCI channels."""
 PVI_PIXEL_M: Final[int] = 320
 """PVI pixel size: a 109.8 km tile becomes 343×343 pixels, as in real products."""
+SCL_COLOURS: Final[tuple[str, ...]] = (
+    "#000000", "#ff0000", "#2f2f2f", "#643200", "#00a000", "#ffe65a",
+    "#0000ff", "#808080", "#c0c0c0", "#ffffff", "#64c8ff", "#ff96ff",
+)  # fmt: skip
+"""Sen2Cor's colour of each SCL class 0-11 (facts §2.1)."""
 
 
 @njit(cache=True, nogil=True)
@@ -62,6 +67,16 @@ def true_colour(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndar
             out[channel],
         )
     return out
+
+
+def scl_colour(scene_class: np.ndarray) -> np.ndarray:
+    """``(3, rows, cols)`` uint8 picture of SCL codes in Sen2Cor's colours (:data:`SCL_COLOURS`);
+    codes above 11 are black."""
+    table = np.zeros((256, 3), dtype=np.uint8)
+    table[: len(SCL_COLOURS)] = [
+        [int(colour[i : i + 2], 16) for i in (1, 3, 5)] for colour in SCL_COLOURS
+    ]
+    return np.moveaxis(table[scene_class], -1, 0)
 
 
 def preview_grid(grid: RasterGrid) -> RasterGrid:

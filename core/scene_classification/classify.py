@@ -142,8 +142,8 @@ def classify(
         ``--sc_classic``: Sen2Cor 2.9's sequence only. Otherwise (default mode) the additions
         switched on in the GIPP ``Default_Mode`` block run too: Sen2Cor 2.10+'s known ones in
         our own form (``TOPOGRAPHIC_SHADOW`` from the DEM, the monthly ``SNOW_CONDITION_GATE``)
-        and sen2cloud's (``SHADOW_MATCHING`` with ``SHADOW_MATCH_RELATIVE`` and
-        ``SHADOW_MATCH_GATE``, ``SHADOW_EDGE_GROWTH``,
+        and sen2cloud's (``CIRRUS_EDGE_ATTRIBUTION``, ``SHADOW_MATCHING`` with
+        ``SHADOW_MATCH_RELATIVE`` and ``SHADOW_MATCH_GATE``, ``SHADOW_EDGE_GROWTH``,
         ``DARK_FEATURE_REASSIGNMENT``, ``LOW_PROBA_LAND``, ``LAND_SPLIT``).
     nodata, saturated
         L1C no-data (class 0) and saturated/defective (class 1) pixels (``Handle_L1C_QLT_Mask``).
@@ -207,10 +207,13 @@ def classify(
         and gipp.scene_classification.default_mode.snow_condition_gate
         else None
     )
-    state = _spectral_tests(bands, state, gipp, aux, dem_m=dem_m, snow_gate=snow_gate)
+    dm = gipp.scene_classification.default_mode
+    state = _spectral_tests(
+        bands, state, gipp, aux, dem_m=dem_m, snow_gate=snow_gate,
+        cloud_edges=not classic and dm.cirrus_edge_attribution, resolution=resolution,
+    )  # fmt: skip
     state = _cloud_shadows(bands, state, gipp, sun, invalid, classic=classic)
     relief = None if dem_m is None else terrain(dem_m, resolution, **sun.mean())
-    dm = gipp.scene_classification.default_mode
     cleaning = relief if classic or not dm.topographic_shadow else None
     state = _recoveries(
         bands, state, gipp, aux, relief=cleaning, snow_gate=snow_gate, dem_m=dem_m,
@@ -252,8 +255,11 @@ def _spectral_tests(
     *,
     dem_m: np.ndarray | None,
     snow_gate: np.ndarray | None,
+    cloud_edges: bool,
+    resolution: int,
 ) -> steps.ClassState:
-    """Steps 1-7: brightness, NDSI, snow, NDVI, soil, water, rock/sand, cloud classes, cirrus."""
+    """Steps 1-7: brightness, NDSI, snow, NDVI, soil, water, rock/sand, cloud classes, cirrus
+    (``cloud_edges``, default mode: pixels whose B10 a cloud lifts skip the cirrus tests)."""
     state = steps.brightness_test(bands, state, gipp)
     state = steps.ndsi_cloud_test(bands, state, gipp)
     if aux.snow_possible is False:
@@ -270,7 +276,8 @@ def _spectral_tests(
     state = steps.cloud_classes(state, gipp)
     if dem_m is None:
         logger.info("no DEM: cirrus altitude cut and DEM cleaning skipped (steps 7, 12)")
-    return steps.cirrus_test(bands, state, gipp, dem_m)
+    kept = steps.cloud_edge_b10(bands, state, gipp, resolution) if cloud_edges else None
+    return steps.cirrus_test(bands, state, gipp, dem_m, kept)
 
 
 def _snow(

@@ -44,6 +44,11 @@ def dilate_diamond(mask: np.ndarray, radius_px: int) -> np.ndarray:
     return out
 
 
+def local_minimum(values: np.ndarray, radius_px: int) -> np.ndarray:
+    """Smallest value within ``radius_px`` (square window; edges repeat the nearest pixel)."""
+    return ndimage.minimum_filter(values, size=2 * radius_px + 1, mode="nearest")
+
+
 def ring(mask: np.ndarray, radius_px: int) -> np.ndarray:
     """Pixels within ``radius_px`` (diamond) of ``mask`` but outside it (steps 2.5 and 13)."""
     return dilate_diamond(mask, radius_px) & ~mask

@@ -275,18 +275,25 @@ def _valid(state: ClassState, gipp: ScGipp) -> np.ndarray:
 
 
 def cirrus_test(
-    toa: Toa, state: ClassState, gipp: ScGipp, dem_m: np.ndarray | None = None
+    toa: Toa,
+    state: ClassState,
+    gipp: ScGipp,
+    dem_m: np.ndarray | None = None,
+    kept: np.ndarray | None = None,
 ) -> ClassState:
     """Step 7 (cirrus): B10 between T1_B10 and T2_B10 -> THIN_CIRRUS, above T2_B10 -> MEDIUM.
 
     Thin cirrus also needs B02 < T_CIRRUS_B02, ``Pc`` < T_CLOUD_MP and (with a DEM) an altitude
     below T_CIRRUS_DEM_M; thick cirrus (B10 >= T2_B10) needs ``Pc`` < T_CLOUD_HP. Both override
-    earlier classes except no-data and saturated.
+    earlier classes except no-data, saturated and the ``kept`` pixels (default mode:
+    :func:`cloud_edge_b10`).
     """
     sc = gipp.scene_classification
     th, cc, classes = sc.thresholds, sc.classic_constants, sc.classificators
     b10, pc = toa["B10"], state.cloud_probability
     valid = _valid(state, gipp)
+    if kept is not None:
+        valid &= ~kept
     thin = valid & (b10 > th.t1_b10) & (b10 < th.t2_b10) & (toa["B02"] < cc.t_cirrus_b02)
     thin &= pc < th.t_cloud_mp
     if dem_m is not None:
@@ -296,6 +303,28 @@ def cirrus_test(
     scene_class[thin] = classes.thin_cirrus
     scene_class[thick] = classes.medium_proba_clouds
     return replace(state, scene_class=scene_class)
+
+
+def cloud_edge_b10(toa: Toa, state: ClassState, gipp: ScGipp, resolution: int) -> np.ndarray:
+    """Default mode: pixels whose B10 the neighbouring opaque cloud raises (bool mask).
+
+    B10 is a 60 m band, imported bilinearly on the 20 m grid (facts §1.3): an opaque cloud
+    bright at 1.375 um lifts B10 above T1_B10, often above T2_B10, up to CIRRUS_EDGE_M beyond
+    its edge, where the 20 m bands see no cloud. Such pixels have ``Pc`` < T_CLOUD_MP, lie
+    within CIRRUS_EDGE_M (diamond, ``resolution`` m pixels) of a pixel with ``Pc`` >=
+    T_CLOUD_HP and a B10 below T1_B10 lies within that reach (square window): the clear
+    background is within the cloud's reach, so no cirrus field covers them (switch
+    CIRRUS_EDGE_ATTRIBUTION).
+    """
+    sc = gipp.scene_classification
+    th = sc.thresholds
+    reach = round(sc.default_mode.cirrus_edge_m / resolution)
+    pc = state.cloud_probability
+    near = morphology.dilate_diamond(pc >= th.t_cloud_hp, reach) & (pc < th.t_cloud_mp)
+    near &= _valid(state, gipp)
+    if not near.any():
+        return near
+    return near & (morphology.local_minimum(toa["B10"], reach) < th.t1_b10)
 
 
 def cloud_shadow_update(state: ClassState, shadow: np.ndarray, gipp: ScGipp) -> ClassState:
@@ -448,21 +477,23 @@ def dark_feature_reassignment(
 
 
 def low_probability_land(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
-    """Default mode: unclassified pixels with a soil-like B02/B11 are land (switch LOW_PROBA_LAND).
+    """Default mode: unclassified pixels that look like land are land (switch LOW_PROBA_LAND).
 
     Pixels left pending or UNCLASSIFIED have ``Pc`` below T_CLOUD_MP. Where B02/B11 is below
     T12_R_B02_B11 (the top of the soil ramp of step 5.1: the blue is not raised as a cloud's
     whiteness raises it) they are bright soil, rock or urban surfaces that Sen2Cor recovers only
-    with the ESA CCI land cover (steps 15 and 17): NOT_VEGETATED (the land split may then make
-    them VEGETATION).
+    with the ESA CCI land cover (steps 15 and 17); where the TOA NDVI exceeds T_LAND_NDVI the
+    vegetation shows through (a cloud flattens the spectrum, NDVI near 0). Both become
+    NOT_VEGETATED (the land split then makes the green ones VEGETATION).
     """
     sc = gipp.scene_classification
     th, classes = sc.thresholds, sc.classificators
     candidates = (state.pending | (state.scene_class == classes.unclassified)) & (
         state.cloud_probability < th.t_cloud_mp
     )
-    soil_like = ratio(toa["B02"], toa["B11"]) < th.t12_r_b02_b11
-    return classify_pixels(state, candidates & soil_like, classes.not_vegetated)
+    land_like = ratio(toa["B02"], toa["B11"]) < th.t12_r_b02_b11
+    land_like |= _ndvi(toa) > sc.default_mode.t_land_ndvi
+    return classify_pixels(state, candidates & land_like, classes.not_vegetated)
 
 
 def land_split(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
