@@ -252,4 +252,3 @@ def scl_preview(source: str, output: str, factor: int, no_snow: bool, debug: boo
                 click.echo(_shares(name, scl))
         write_png(output, side_by_side(*pictures))
     click.echo(output)
-
