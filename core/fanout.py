@@ -44,6 +44,7 @@ from core.pipeline import (
     TileCorrection,
     correct_strips_into,
     not_ground_mask,
+    release_classification_bands,
     scene_classification_layers,
     tile_context,
     tile_correction,
@@ -111,6 +112,7 @@ def plan_tile(
     layers = scene_classification_layers(
         l1c, options, gipp, resolutions, progress=progress, context=context
     )
+    release_classification_bands(context)
     correction = tile_correction(l1c, gipp, layers, context)
     _save_context(context_uri, layers, correction)
     count = len(strip_windows(l1c.metadata.grids[resolution], strip_m))

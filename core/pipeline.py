@@ -39,7 +39,11 @@ from core.atmospheric_correction.correct import (
     plan_correction,
     use_terrain,
 )
-from core.atmospheric_correction.retrieval import AtmosphereRetrieval, retrieve_atmosphere
+from core.atmospheric_correction.retrieval import (
+    RETRIEVAL_BANDS,
+    AtmosphereRetrieval,
+    retrieve_atmosphere,
+)
 from core.bands import BAND_NAMES
 from core.config.gipp import Gipp
 from core.config.options import ProcessingOptions
@@ -175,7 +179,7 @@ def workspace(
             encoded.close()
 
 
-ENCODE_PENDING_PER_THREAD: Final = 8
+ENCODE_PENDING_PER_THREAD: Final = 4
 """Windows queued per encoder thread before a strip's producer waits (bounds the memory of
 windows not yet stored: a 10 m band strip is ~25 MB)."""
 
@@ -295,7 +299,7 @@ def l2a_layers(
     report = progress or _ignore
     resolution = 60 if options.resolution == 60 else 20
     report(0.05, f"reading the DEM and quality masks at {resolution} m")
-    context = tile_context(l1c, gipp, resolution)
+    context = tile_context(l1c, gipp, resolution, workspace.executor if workspace else None)
     layers = scene_classification_layers(
         l1c, options, gipp, resolutions, progress=report, context=context
     )
@@ -304,6 +308,7 @@ def l2a_layers(
     if workspace is None:
         raise ValueError("the atmospheric correction writes into a Workspace; none was given")
     report(0.4, f"aerosol and water-vapour retrieval at {resolution} m")
+    release_classification_bands(context)
     correction = tile_correction(l1c, gipp, layers, context)
     del context  # the classification bands: the strips read their own rows
     correct_strips_into(
@@ -313,26 +318,47 @@ def l2a_layers(
     return with_atmosphere(layers, correction, resolutions, workspace.encoded)
 
 
-def tile_context(l1c: L1CProduct, gipp: Gipp, resolution: int) -> TileContext:
-    """The DEM (:func:`core.terrain.dem.load_dem`) and the no-data / saturated masks of the
-    classification bands (plus the L1C quality masks under ``Handle_L1C_QLT_Mask``)."""
+def tile_context(
+    l1c: L1CProduct, gipp: Gipp, resolution: int, executor: Executor | None = None
+) -> TileContext:
+    """The DEM (:func:`core.terrain.dem.load_dem`), the classification bands and their no-data /
+    saturated masks (plus the L1C quality masks under ``Handle_L1C_QLT_Mask``).
+
+    With an ``executor`` the bands are read on its threads (GDAL releases the GIL while
+    reading); their masks are merged in band order as they arrive.
+    """
     dem = load_dem(l1c.metadata.grids[resolution], gipp)
-    toa = {}
-    nodata = np.zeros((0, 0), dtype=bool)
-    saturated = nodata
-    for band in (*CLASSIC_BANDS, *OPTIONAL_BANDS):
+    quality = gipp.l2a.common_section.handle_l1c_qlt_mask
+
+    def read(band: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         window = l1c.read_toa(band, resolution)
-        toa[band] = window.reflectance
-        nodata = window.nodata if nodata.size == 0 else nodata | window.nodata
-        saturated = window.saturated if saturated.size == 0 else saturated | window.saturated
-        if gipp.l2a.common_section.handle_l1c_qlt_mask:
+        nodata, saturated = window.nodata, window.saturated
+        if quality:
             masks = l1c.quality_masks(band, resolution)
             nodata |= masks.detector == 0
             for name in QLT_NODATA_LAYERS:
                 nodata |= masks.layers[name]
             for name in QLT_DEFECTIVE_LAYERS:
                 saturated |= masks.layers[name]
+        return window.reflectance, nodata, saturated
+
+    bands = (*CLASSIC_BANDS, *OPTIONAL_BANDS)
+    reads = map(read, bands) if executor is None else executor.map(read, bands)
+    results = zip(bands, reads, strict=True)
+    first, (reflectance, nodata, saturated) = next(results)
+    toa = {first: reflectance}
+    for band, (reflectance, band_nodata, band_saturated) in results:
+        toa[band] = reflectance
+        nodata |= band_nodata
+        saturated |= band_saturated
     return TileContext(resolution=resolution, dem=dem, toa=toa, nodata=nodata, saturated=saturated)
+
+
+def release_classification_bands(context: TileContext) -> None:
+    """Drop the bands only the classification reads (the retrieval keeps
+    :data:`~core.atmospheric_correction.retrieval.RETRIEVAL_BANDS`): 120 MB each at 20 m."""
+    for band in set(context.toa) - set(RETRIEVAL_BANDS):
+        del context.toa[band]
 
 
 def scene_classification_layers(
@@ -486,22 +512,10 @@ def correct_strips_into(
     elevation and terrain factors upsampled (bilinear; nearest for masks).
     """
     report = progress or _ignore
-    work = correction.resolution
-    grid = l1c.metadata.grids[work]
-    lut = load_lut()
-    bands = sorted({*BOA_BANDS[work], *(BOA_BANDS[60] if 60 in resolutions else ())})
-    observation = _observation(l1c, work)
-    plan = plan_correction(
-        observation, bands, correction.atmosphere, gipp=gipp, lut=lut,
-        shape=(grid.height, grid.width), elevation_m=correction.elevation_m,
-        brdf=correction.brdf, cirrus=correction.cirrus,
-    )  # fmt: skip
-    fine = work == 20 and 10 in resolutions
     strips = StripCorrection(
         l1c=l1c,
         correction=correction,
-        plan=plan,
-        plan_10m=_plan_10m(l1c, gipp, lut, correction, observation) if fine else None,
+        plans=_StripPlans.build(l1c, gipp, correction, resolutions),
         resolutions=resolutions,
         encoded=encoded,
         executor=executor,
@@ -513,13 +527,71 @@ def correct_strips_into(
 
 
 @dataclass(frozen=True)
+class _StripPlans:
+    """Builds the correction plan of one strip: the table terms of its node rows only (their
+    values are the whole grid's there), so the terms in memory do not grow with the tile."""
+
+    gipp: Gipp
+    lut: RadiativeTransferLut
+    observation: Observation
+    atmosphere: AtmosphereRetrieval
+    """The tile's, with AOT550 reduced to its span (it only sets the term grid's AOT nodes)."""
+    elevation_span_m: np.ndarray
+    shape: tuple[int, int]
+    """The working grid's."""
+    bands: tuple[str, ...]
+    """Corrected at the working resolution (with the 60 m output's)."""
+    brdf: bool
+    cirrus: CirrusRemoval | None
+    fine: bool
+    """Whether the 10 m bands are corrected (20 m working grid, 10 m output)."""
+    adjacency_km: float
+
+    @classmethod
+    def build(
+        cls, l1c: L1CProduct, gipp: Gipp, correction: TileCorrection, resolutions: tuple[int, ...]
+    ) -> _StripPlans:
+        work = correction.resolution
+        grid = l1c.metadata.grids[work]
+        atmosphere = correction.atmosphere
+        return cls(
+            gipp=gipp,
+            lut=load_lut(),
+            observation=_observation(l1c, work),
+            atmosphere=replace(atmosphere, aot550=_span(atmosphere.aot550)),
+            elevation_span_m=_span(correction.elevation_m),
+            shape=(grid.height, grid.width),
+            bands=tuple(sorted({*BOA_BANDS[work], *(BOA_BANDS[60] if 60 in resolutions else ())})),
+            brdf=correction.brdf,
+            cirrus=correction.cirrus,
+            fine=work == 20 and 10 in resolutions,
+            adjacency_km=gipp.l2a.atmospheric_correction.calibration.adj_km,
+        )
+
+    def plan(self, top: int, bottom: int, factor: int = 1) -> CorrectionPlan:
+        """The plan of working-grid rows ``top .. bottom`` on the working grid, or (``factor``
+        2) of the 10 m bands on the 10 m grid under the 20 m atmosphere (the observation's
+        angles are on the 60 m grid whatever its resolution)."""
+        observation = self.observation
+        bands: tuple[str, ...] = self.bands
+        if factor != 1:
+            observation = replace(observation, resolution=observation.resolution // factor)
+            bands = BOA_BANDS[10]
+        return plan_correction(
+            observation, bands, self.atmosphere, gipp=self.gipp, lut=self.lut,
+            shape=(self.shape[0] * factor, self.shape[1] * factor),
+            elevation_m=self.elevation_span_m, brdf=self.brdf, cirrus=self.cirrus,
+            strip_rows=(top * factor, bottom * factor),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class StripCorrection:
     """Corrects one strip of a tile at every output resolution into ``encoded``."""
 
     l1c: L1CProduct
     correction: TileCorrection
-    plan: CorrectionPlan
-    plan_10m: CorrectionPlan | None
+    plans: _StripPlans
     resolutions: tuple[int, ...]
     encoded: EncodedLayers
     executor: Executor
@@ -530,12 +602,14 @@ class StripCorrection:
         """BOA of the strip ``window`` (rows of the working grid, full width)."""
         work = self.correction.resolution
         grid = self.l1c.metadata.grids[work]
-        halo = adjacency_halo_px(self.plan.adjacency_km, work)
+        halo = adjacency_halo_px(self.plans.adjacency_km, work)
         top = max(int(window.row_off) - halo, 0)
         bottom = min(int(window.row_off + window.height) + halo, grid.height)
         inner = slice(int(window.row_off) - top, int(window.row_off) - top + int(window.height))
         rows = slice(top, bottom)
-        boa = self._correct(self.plan, work, Window(0, top, grid.width, bottom - top), rows)
+        plan = self.plans.plan(top, bottom)
+        boa = self._correct(plan, work, Window(0, top, grid.width, bottom - top), rows)
+        del plan
         row = int(window.row_off) - self.row_origin
         for band in BOA_BANDS[work]:
             self.encoded.write_boa(work, band, boa[band][inner], row)
@@ -545,13 +619,15 @@ class StripCorrection:
             for band in BOA_BANDS[60]:
                 self.encoded.write_boa(60, band, coarse[band], row // 3)
             self._write_visual(60, coarse, slice(None), row // 3)
-        if self.plan_10m is not None:
+        del boa
+        if self.plans.fine:
             read = Window(0, 2 * top, 2 * grid.width, 2 * (bottom - top))
-            fine = self._correct(self.plan_10m, 10, read, rows, upsample=2)
+            fine = self._correct(self.plans.plan(top, bottom, 2), 10, read, rows, upsample=2)
             fine_inner = slice(2 * inner.start, 2 * inner.stop)
             for band in BOA_BANDS[10]:
                 self.encoded.write_boa(10, band, fine[band][fine_inner], 2 * row)
             self._write_visual(10, fine, fine_inner, 2 * row)
+            del fine
             aot, wv = (
                 _upsample(values[rows], 2, order=1)[fine_inner]
                 for values in (self.correction.atmosphere.aot550, self.correction.atmosphere.wv_cm)
@@ -595,10 +671,12 @@ class StripCorrection:
         ground = None if not_ground is None else state(not_ground, order=0)
         extra = {CIRRUS_BAND: toa[CIRRUS_BAND]} if plan.cirrus is not None else {}
 
+        origin = next(iter(plan.terms.values())).row_origin  # the strip's first node row
+
         def one_band(band: str) -> np.ndarray:
             return correct_window(
                 replace(plan, terms={band: plan.terms[band]}), {band: toa[band], **extra},
-                window_offset=(int(read.row_off), 0), elevation_m=elevation, aot550=aot,
+                window_offset=(int(read.row_off) - origin, 0), elevation_m=elevation, aot550=aot,
                 wv_cm=wv, valid=valid, terrain=terrain, not_ground=ground,
             )[band]  # fmt: skip
 
@@ -641,25 +719,6 @@ def _cirrus_removal(
     return fit_cirrus_removal(toa, gipp, valid=valid, wv_cm=block_mean(wv_cm, factor))
 
 
-def _plan_10m(
-    l1c: L1CProduct,
-    gipp: Gipp,
-    lut: RadiativeTransferLut,
-    correction: TileCorrection,
-    observation: Observation,
-) -> CorrectionPlan:
-    """The plan of the 10 m bands on the 10 m grid, under the 20 m atmosphere (the angles of
-    ``observation`` are on the 60 m grid whatever its working resolution)."""
-    grid = l1c.metadata.grids[10]
-    atmosphere = correction.atmosphere
-    fine = replace(atmosphere, wv_cm=_upsample(atmosphere.wv_cm, 2, order=0))
-    return plan_correction(
-        replace(observation, resolution=10), BOA_BANDS[10], fine, gipp=gipp, lut=lut,
-        shape=(grid.height, grid.width), elevation_m=correction.elevation_m,
-        brdf=correction.brdf, cirrus=correction.cirrus,
-    )  # fmt: skip
-
-
 def _observation(l1c: L1CProduct, resolution: int) -> Observation:
     """The geometry of the whole tile at ``resolution``, angles on the :data:`ANGLE_GRID_M`
     grid (sampled bilinearly where the correction needs them)."""
@@ -673,6 +732,11 @@ def _observation(l1c: L1CProduct, resolution: int) -> Observation:
         day_of_year=meta.sensing_time.timetuple().tm_yday,
         latitude_deg=(bounds.south + bounds.north) / 2.0,
     )
+
+
+def _span(values: np.ndarray) -> np.ndarray:
+    """The finite minimum and maximum of ``values`` (what sets the span of the term grids)."""
+    return np.array([np.nanmin(values), np.nanmax(values)], dtype=np.float64)
 
 
 def _terrain(elevation_m: np.ndarray, resolution: int) -> TerrainGeometry:

@@ -215,12 +215,14 @@ def plan_correction(
     elevation_m: np.ndarray | float,
     brdf: bool,
     cirrus: CirrusRemoval | None = None,
+    strip_rows: tuple[int, int] | None = None,
 ) -> CorrectionPlan:
     """The per-band table terms of a ``shape`` grid under ``atmosphere`` and the switches.
 
     ``elevation_m`` and ``atmosphere`` only set the span of the term grid's node layers (and the
     water vapour at its nodes); ``brdf`` whether the empirical BRDF factor applies (terrain
-    correction on, ``BRDF_Correction`` set, not too snowy).
+    correction on, ``BRDF_Correction`` set, not too snowy); ``strip_rows``: the terms of those
+    grid rows only (:func:`.terms.band_terms`).
     """
     ac = gipp.l2a.atmospheric_correction
     constants = gipp.ac.classic_constants
@@ -237,6 +239,7 @@ def plan_correction(
             elevation_m=elevation_m,
             max_sun_zenith_deg=constants.max_sun_zenith_deg,
             max_view_zenith_deg=constants.max_view_zenith_deg,
+            strip_rows=strip_rows,
         )
         for band in bands
         if band != CIRRUS_BAND

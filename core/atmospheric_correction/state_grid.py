@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
-from scipy import ndimage
 
 from core.atmosphere.lut import RadiativeTransferLut
 from core.atmospheric_correction.observation import Observation
@@ -102,14 +101,25 @@ class StateGrid:
         the box has none)."""
         if np.ndim(field) == 0:
             return np.full(self.nodes, float(np.asarray(field)))
-        values = np.broadcast_to(np.asarray(field, dtype=np.float64), self.shape)
-        finite = np.isfinite(values)
+        values = np.broadcast_to(np.asarray(field), self.shape)
         size = min(self.step, *self.shape)
-        weight = ndimage.uniform_filter(finite.astype(np.float64), size, mode="nearest")
-        total = ndimage.uniform_filter(np.where(finite, values, 0.0), size, mode="nearest")
-        at = np.ix_(self._pixels(self.rows, 0), self._pixels(self.cols, 1))
-        overall = float(values[finite].mean()) if finite.any() else 0.0
-        return np.where(weight[at] > 1e-9, total[at] / np.maximum(weight[at], 1e-12), overall)
+        # The box of each node only (edge pixels repeated as ``uniform_filter``'s "nearest"
+        # mode would): a band of ``size`` rows at a time, not float64 copies of the grid.
+        offsets = np.arange(size) - size // 2
+        rows = np.clip(self._pixels(self.rows, 0)[:, None] + offsets, 0, self.shape[0] - 1)
+        cols = np.clip(self._pixels(self.cols, 1)[:, None] + offsets, 0, self.shape[1] - 1)
+        total = np.empty(self.nodes)
+        count = np.empty(self.nodes)
+        for node_row, band_rows in enumerate(rows):
+            band = values[band_rows].astype(np.float64)
+            finite = np.isfinite(band)
+            total[node_row] = np.where(finite, band, 0.0).sum(axis=0)[cols].sum(axis=1)
+            count[node_row] = finite.sum(axis=0)[cols].sum(axis=1)
+        if count.all():
+            return total / count
+        finite_values = values[np.isfinite(values)]
+        overall = float(finite_values.mean(dtype=np.float64)) if finite_values.size else 0.0
+        return np.where(count > 0, total / np.maximum(count, 1.0), overall)
 
     def _pixels(self, nodes: np.ndarray, axis: int) -> np.ndarray:
         """Pixel indices of ``nodes`` (a one-pixel axis has a second node beyond it)."""

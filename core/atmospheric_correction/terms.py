@@ -80,6 +80,9 @@ class TermGrid:
     :data:`WV_STEP_CM` more)."""
     step: int
     """Node spacing in pixels (all but the last interval)."""
+    row_origin: int = 0
+    """Grid row of the first node row (a strip's terms, :func:`band_terms` ``rows``):
+    ``row_nodes`` are relative to it, so a window at grid row ``r`` is at ``r - row_origin``."""
 
 
 def node_positions(size: int, step: int) -> np.ndarray:
@@ -87,6 +90,14 @@ def node_positions(size: int, step: int) -> np.ndarray:
     two nodes: a one-pixel axis gets a second node at pixel 1, sampled at pixel 0)."""
     inner = np.arange(0, max(size - 1, 1), step, dtype=np.float64)
     return np.unique(np.append(inner, float(max(size - 1, 1))))
+
+
+def node_rows_spanning(nodes: np.ndarray, step: int, top: int, bottom: int) -> slice:
+    """The node rows whose intervals hold grid rows ``top .. bottom - 1``, and the next one
+    (the kernel reads both bracketing rows of a pixel, even at weight 0)."""
+    first = min(top // step, nodes.size - 2)
+    last = int(np.searchsorted(nodes, bottom - 1, side="left")) + 1
+    return slice(first, min(max(last, first + 1), nodes.size - 1) + 1)
 
 
 def spanning_nodes(axis: np.ndarray, low: float, high: float, max_step: float) -> np.ndarray:
@@ -111,12 +122,23 @@ def spanning_nodes(axis: np.ndarray, low: float, high: float, max_step: float) -
     return fine[first : max(last, first) + 1]
 
 
-def _at(field: np.ndarray | float, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | float:
-    """A working-grid ``field`` at the node pixels (a scalar stays a scalar)."""
-    values = np.asarray(field, dtype=np.float64)
+def _at(
+    field: np.ndarray | float, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray | float:
+    """A ``shape`` working-grid ``field`` at the node pixels (a scalar stays a scalar).
+
+    A field on a grid an integer factor coarser (the 20 m water vapour of the 10 m bands) is
+    read at the coarse pixel holding each node: its nearest-neighbour upsampling (Sen2Cor's
+    rule for WVP, facts §1.2) at the nodes, without upsampling the whole field. Only the
+    node pixels are converted to float64.
+    """
+    values = np.asarray(field)
     if values.ndim == 0:
         return float(values)
-    return values[np.ix_(rows, cols)]
+    factor = max(shape[0] // max(values.shape[0], 1), 1)
+    if values.shape != shape and values.shape != (shape[0] // factor, shape[1] // factor):
+        raise ValueError(f"a {values.shape} field does not cover a {shape} grid")
+    return values[np.ix_(rows // factor, cols // factor)].astype(np.float64)
 
 
 def sample_observation(observation: Observation, rows: np.ndarray, cols: np.ndarray) -> Observation:
@@ -137,7 +159,7 @@ def sample_observation(observation: Observation, rows: np.ndarray, cols: np.ndar
 
 
 def _range(values: np.ndarray | float) -> tuple[float, float]:
-    array = np.asarray(values, dtype=np.float64)
+    array = np.asarray(values)  # no float64 copy of a whole field: min/max are exact anyway
     return float(np.nanmin(array)), float(np.nanmax(array))
 
 
@@ -155,16 +177,25 @@ def band_terms(
     max_sun_zenith_deg: float,
     max_view_zenith_deg: float,
     step_m: float = NODE_STEP_M,
+    strip_rows: tuple[int, int] | None = None,
 ) -> TermGrid:
     """Terms of ``band`` at the nodes of a ``shape`` working grid of ``observation.resolution``.
 
-    ``wv_cm`` is a scalar or an array of ``shape`` (sampled at the nodes); ``aot550`` and
+    ``wv_cm`` is a scalar or an array of ``shape`` or of a grid an integer factor coarser
+    (sampled at the nodes, :func:`_at`); ``aot550`` and
     ``elevation_m`` (scalars or any arrays) only set the span of their node layers. Angles are
     clipped to the configured maxima (Sen2Cor clamps the sun zenith to 70 deg and the view
-    zenith to 12 deg) and the atmospheric state to the table's range.
+    zenith to 12 deg) and the atmospheric state to the table's range. ``strip_rows`` (top,
+    bottom):
+    only the node rows of those grid rows (a strip, :func:`node_rows_spanning`), the same
+    values as the whole grid's there, with their :attr:`TermGrid.row_origin`; the node layers
+    still span the whole ``aot550`` and ``elevation_m``, so pass their spans (two values).
     """
     step = max(round(step_m / observation.resolution), 1)
     rows, cols = node_positions(shape[0], step), node_positions(shape[1], step)
+    if strip_rows is not None:
+        rows = rows[node_rows_spanning(rows, step, *strip_rows)]
+    origin = int(rows[0])
     r_idx = np.minimum(rows, shape[0] - 1).astype(np.int64)
     c_idx = np.minimum(cols, shape[1] - 1).astype(np.int64)
     nodes = sample_observation(observation, r_idx, c_idx)
@@ -175,7 +206,7 @@ def band_terms(
     aot_nodes = spanning_nodes(lut.axis("aot550"), *_range(aot550), AOT_STEP)
     wv_axis = lut.axis("wv_cm")
     wv_base = np.clip(
-        np.broadcast_to(_at(wv_cm, r_idx, c_idx), (rows.size, cols.size)),
+        np.broadcast_to(_at(wv_cm, r_idx, c_idx, shape), (rows.size, cols.size)),
         wv_axis[0],
         wv_axis[-1] - WV_STEP_CM,
     ).astype(np.float64)
@@ -209,5 +240,6 @@ def band_terms(
         axis=-1,
     )
     return TermGrid(
-        band, np.ascontiguousarray(values), rows, cols, z_nodes, aot_nodes, wv_base, step
-    )
+        band, np.ascontiguousarray(values), rows - origin, cols, z_nodes, aot_nodes, wv_base,
+        step, origin,
+    )  # fmt: skip

@@ -384,8 +384,14 @@ def render_toa(
                 f"detector footprint of {name} names a detector without viewing angles",
                 path="scene geometry",
             )
+    # 6S runs at the scene's own mean angles, not the whole tie grid's (110 km): over a small
+    # scene these differ by up to a degree of sun zenith and tens of degrees of view azimuth.
+    view_azimuth = {
+        b: _mean_angles(np.stack([_tie_to_grid(c, n_coarse, COARSE_M) for c in views[b][0]]))[1]
+        for b in bands
+    }
     axes, tables = band_tables(
-        spec, _mean_angles(sun_tie), {b: _mean_angles(views[b][0])[1] for b in bands},
+        spec, _mean_angles(np.stack([sun_east, sun_north])), view_azimuth,
         nodes or NodeGrid(), cache_dir=cache_dir, workers=workers,
     )  # fmt: skip
     water, cirrus = _layer_args(truth.clouds.water), _layer_args(truth.clouds.cirrus)
