@@ -149,11 +149,7 @@ def read_band_folder(
 def classify_band_folder(scene: BandFolder, *, classic: bool, snow: bool = True) -> np.ndarray:
     """SCL (uint8, 20 m) of :func:`read_band_folder`'s bands with the default GIPP, no DEM;
     ``snow`` False: the snow map rules snow out (no snow tests)."""
-    return classify(
-        scene.toa, sun_zenith_deg=scene.sun_zenith_deg, sun_azimuth_deg=scene.sun_azimuth_deg,
-        gipp=load_gipp().sc, resolution=SC_RESOLUTION, classic=classic, nodata=scene.nodata,
-        aux=ScAux(snow_possible=None if snow else False),
-    ).scene_class  # fmt: skip
+    return _classify(scene, SC_RESOLUTION, classic=classic, snow=snow, nodata=scene.nodata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +188,22 @@ def forward_l2a(
 def classify_forward_l2a(scene: ForwardL2A, *, classic: bool, snow: bool) -> np.ndarray:
     """SCL (uint8, 60 m) of :func:`forward_l2a`'s bands with the default GIPP; ``snow``
     False: the snow map rules snow out (no snow tests)."""
+    return _classify(scene, L2A_RESOLUTION, classic=classic, snow=snow)
+
+
+def _classify(
+    scene: BandFolder | ForwardL2A,
+    resolution: int,
+    *,
+    classic: bool,
+    snow: bool,
+    nodata: np.ndarray | None = None,
+) -> np.ndarray:
+    """SCL of ``scene``'s TOA with the default GIPP and no DEM; ``snow`` False: the snow map
+    rules snow out."""
     return classify(
         scene.toa, sun_zenith_deg=scene.sun_zenith_deg, sun_azimuth_deg=scene.sun_azimuth_deg,
-        gipp=load_gipp().sc, resolution=L2A_RESOLUTION, classic=classic,
+        gipp=load_gipp().sc, resolution=resolution, classic=classic, nodata=nodata,
         aux=ScAux(snow_possible=None if snow else False),
     ).scene_class  # fmt: skip
 
