@@ -20,6 +20,9 @@ as JP2), ``floor_s`` = decode + COG (the COG + STAC target) and ``floor_safe_s``
 COG + JP2 (the target with the SAFE/JP2 product too); ``peak_rss_mb`` (process peak) and
 ``stages``: per stage ``wall_s``, ``cpu_s`` (all threads) and ``peak_rss_mb`` (the peak during
 the stage where Linux can reset it, else the process peak so far), plus stage details.
+The two processing stages also report ``disk_peak_mb``: the most disk their scratch folder
+(``--work_dir``) and outputs held at once, sampled every half second; ``disk_peak_mb`` of the
+record is the larger (the ``/tmp`` a Lambda function needs for the tile).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import queue
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,6 +119,43 @@ class _Stages:
         return round(sum(self.record["stages"][name]["wall_s"] for name in names), 3)
 
 
+def _folder_mb(folder: Path) -> float:
+    """Disk held under ``folder`` (allocated blocks), skipping files removed while walking."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_blocks * 512
+            except FileNotFoundError:
+                continue
+    return total / 2**20
+
+
+class _DiskPeak:
+    """Samples the disk held under a folder on a thread while the ``with`` block runs."""
+
+    def __init__(self, folder: Path, interval_s: float = 0.5) -> None:
+        self.folder = folder
+        self.interval_s = interval_s
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        stopping = False
+        while not stopping:
+            stopping = self._stop.wait(self.interval_s)
+            self.peak_mb = max(self.peak_mb, _folder_mb(self.folder))
+
+    def __enter__(self) -> _DiskPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class _StepTimer:
     """A pipeline progress callback recording the wall time of each reported step."""
 
@@ -134,13 +175,16 @@ class _StepTimer:
 
 
 def _timed_scene(
-    safe: str, outputs: SceneOutputs, options: ProcessingOptions, gipp: Gipp
+    safe: str, outputs: SceneOutputs, options: ProcessingOptions, gipp: Gipp, disk: Path
 ) -> Callable[[], dict[str, Any]]:
-    """A stage running :func:`process_scene` and returning its step timings."""
+    """A stage running :func:`process_scene` and returning its step timings and the peak disk
+    under ``disk`` (the folder holding its scratch and outputs)."""
 
     def run() -> dict[str, Any]:
         steps = _StepTimer()
-        return steps.result(process_scene(safe, outputs, options, gipp, progress=steps))
+        with _DiskPeak(disk) as peak:
+            result = steps.result(process_scene(safe, outputs, options, gipp, progress=steps))
+        return result | {"disk_peak_mb": round(peak.peak_mb, 1)}
 
     return run
 
@@ -199,15 +243,17 @@ def _bench_size(size: int, args: argparse.Namespace, queue: multiprocessing.Queu
         options = ProcessingOptions(input_dir=safe, output_dir=str(work / "l2a"), cr_only=True)
         stages.run("create_l2a_tree", lambda: process_product(safe, options, load_gipp()))
         gipp = load_gipp()
-        l2a = ProcessingOptions(input_dir=safe)
-        for name, outputs in (
-            ("process_cog_stac", SceneOutputs(cloud_uri=str(work / "cog"))),
-            (
-                "process_cog_stac_safe",
-                SceneOutputs(cloud_uri=str(work / "cog_safe"), safe_dir=str(work / "safe")),
-            ),
-        ):
-            stages.run(name, _timed_scene(safe, outputs, l2a, gipp))
+        for name, with_safe in (("process_cog_stac", False), ("process_cog_stac_safe", True)):
+            outputs = SceneOutputs(
+                cloud_uri=str(work / name / "cog"),
+                safe_dir=str(work / name / "safe") if with_safe else None,
+            )
+            (work / name / "scratch").mkdir(parents=True)
+            l2a = ProcessingOptions(input_dir=safe, work_dir=str(work / name / "scratch"))
+            stages.run(name, _timed_scene(safe, outputs, l2a, gipp, work / name))
+            record["disk_peak_mb"] = max(
+                record.get("disk_peak_mb", 0.0), record["stages"][name]["disk_peak_mb"]
+            )
         if size == FULL_TILE:
             cube = classify_inputs()
             stages.run("classify_20m", lambda: run_classify(cube))

@@ -52,6 +52,11 @@ def test_benchmark_writes_one_record_per_size(tmp_path: Path) -> None:
         assert record["ratio"] == pytest.approx(record["total_s"] / record["floor_s"])
         assert record["total_safe_s"] == stages_wall(record, "process_cog_stac_safe")
         stages = record["stages"]
+        # the disk sampler sees at least the finished outputs (sampled once more at the end)
+        disk = [
+            stages[name]["disk_peak_mb"] for name in ("process_cog_stac", "process_cog_stac_safe")
+        ]
+        assert min(disk) > 0 and record["disk_peak_mb"] == max(disk)
         assert record["floor_s"] == pytest.approx(
             stages["floor_decode"]["wall_s"] + stages["floor_encode_cog"]["wall_s"], abs=2e-3
         )
