@@ -24,7 +24,6 @@ from typing import Final
 
 import numpy as np
 from rasterio.windows import Window
-from scipy import ndimage
 
 from core.atmosphere.lut import RadiativeTransferLut, load_lut
 from core.atmospheric_correction import Observation
@@ -51,6 +50,7 @@ from core.errors import InputError, NotAvailableError
 from core.io import storage
 from core.io.block_reader import strip_windows
 from core.io.block_writer import EncodePool, run_each
+from core.memory import limit_heap_retention
 from core.product.band_cache import decode_bands
 from core.product.cloud_product import CloudProduct, write_cloud_product
 from core.product.encoded_layers import EncodedLayers, EncodedRasters
@@ -60,7 +60,7 @@ from core.product.l2a_metadata import AuxiliaryReferences
 from core.product.l2a_quality import AtmosphereSummary
 from core.product.l2a_rasters import BOA_BANDS
 from core.product.metadata import ProcessingBaseline
-from core.resample import block_mean
+from core.resample import block_mean, upsample_bilinear
 from core.scene_classification import classify
 from core.scene_classification.aux_maps import load_sc_aux
 from core.scene_classification.classify import CLASSIC_BANDS, OPTIONAL_BANDS
@@ -82,6 +82,9 @@ ANGLE_GRID_M = 60
 """Grid the correction's sun and view angles are interpolated on: the 6S terms are sampled
 every 600 m and sun angles vary by < 0.001 deg per 60 m, so finer angle fields only cost
 memory (13 bands x 2 fields at 10 m would be 12 GB for a tile)."""
+CONTEXT_READ_ROWS: Final = 1098
+"""Rows of the working grid read at a time into the whole-tile context: a tenth of a 20 m
+tile, a multiple of 6 (every band's native rows align, so the reads are those of the whole)."""
 SCENE_CLASS_VIEW_BAND = "B04"
 """Band whose viewing angles the classification's parallax-aware shadow matching uses."""
 
@@ -161,8 +164,10 @@ def workspace(
     """A scratch folder (under ``--work_dir`` when given) deleted on exit, whatever happens.
 
     Without the atmospheric correction (``--sc_only``) the bands are read once anyway, so they
-    are not decoded ahead.
+    are not decoded ahead. The allocator is set up to give freed strips back first
+    (:func:`core.memory.limit_heap_retention`).
     """
+    limit_heap_retention()
     with (
         tempfile.TemporaryDirectory(prefix="sen2cloud-", dir=options.work_dir) as folder,
         ThreadPoolExecutor(threads, thread_name_prefix="sen2cloud-band") as executor,
@@ -325,22 +330,36 @@ def tile_context(
     saturated masks (plus the L1C quality masks under ``Handle_L1C_QLT_Mask``).
 
     With an ``executor`` the bands are read on its threads (GDAL releases the GIL while
-    reading); their masks are merged in band order as they arrive.
+    reading); their masks are merged in band order as they arrive. Each band is read
+    :data:`CONTEXT_READ_ROWS` rows at a time into its tile array, so the temporaries of the
+    reads (a 10 m band's pixels, its block extremes) stay a strip's, not a tile's.
     """
     dem = load_dem(l1c.metadata.grids[resolution], gipp)
     quality = gipp.l2a.common_section.handle_l1c_qlt_mask
 
+    grid = l1c.metadata.grids[resolution]
+
     def read(band: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        window = l1c.read_toa(band, resolution)
-        nodata, saturated = window.nodata, window.saturated
-        if quality:
-            masks = l1c.quality_masks(band, resolution)
-            nodata |= masks.detector == 0
-            for name in QLT_NODATA_LAYERS:
-                nodata |= masks.layers[name]
-            for name in QLT_DEFECTIVE_LAYERS:
-                saturated |= masks.layers[name]
-        return window.reflectance, nodata, saturated
+        reflectance = np.empty((grid.height, grid.width), dtype=np.float32)
+        nodata = np.empty(reflectance.shape, dtype=bool)
+        saturated = np.empty(reflectance.shape, dtype=bool)
+        for top in range(0, grid.height, CONTEXT_READ_ROWS):
+            window = Window(0, top, grid.width, min(CONTEXT_READ_ROWS, grid.height - top))
+            rows = slice(top, top + int(window.height))
+            part = l1c.read_toa(band, resolution, window)
+            reflectance[rows], nodata[rows], saturated[rows] = (
+                part.reflectance,
+                part.nodata,
+                part.saturated,
+            )
+            if quality:
+                masks = l1c.quality_masks(band, resolution, window)
+                nodata[rows] |= masks.detector == 0
+                for name in QLT_NODATA_LAYERS:
+                    nodata[rows] |= masks.layers[name]
+                for name in QLT_DEFECTIVE_LAYERS:
+                    saturated[rows] |= masks.layers[name]
+        return reflectance, nodata, saturated
 
     bands = (*CLASSIC_BANDS, *OPTIONAL_BANDS)
     reads = map(read, bands) if executor is None else executor.map(read, bands)
@@ -586,6 +605,18 @@ class _StripPlans:
 
 
 @dataclass(frozen=True)
+class _StripState:
+    """The tile's state on one strip's pixels (the working grid's, or the 10 m grid's)."""
+
+    elevation_m: np.ndarray
+    aot550: np.ndarray
+    wv_cm: np.ndarray
+    valid: np.ndarray
+    not_ground: np.ndarray | None
+    terrain: TerrainIllumination | None
+
+
+@dataclass(frozen=True)
 class StripCorrection:
     """Corrects one strip of a tile at every output resolution into ``encoded``."""
 
@@ -608,7 +639,7 @@ class StripCorrection:
         inner = slice(int(window.row_off) - top, int(window.row_off) - top + int(window.height))
         rows = slice(top, bottom)
         plan = self.plans.plan(top, bottom)
-        boa = self._correct(plan, work, Window(0, top, grid.width, bottom - top), rows)
+        boa = self._correct(plan, work, Window(0, top, grid.width, bottom - top), self._state(rows))
         del plan
         row = int(window.row_off) - self.row_origin
         for band in BOA_BANDS[work]:
@@ -622,62 +653,63 @@ class StripCorrection:
         del boa
         if self.plans.fine:
             read = Window(0, 2 * top, 2 * grid.width, 2 * (bottom - top))
-            fine = self._correct(self.plans.plan(top, bottom, 2), 10, read, rows, upsample=2)
+            state = self._state(rows, upsample=2)
+            fine = self._correct(self.plans.plan(top, bottom, 2), 10, read, state)
             fine_inner = slice(2 * inner.start, 2 * inner.stop)
             for band in BOA_BANDS[10]:
                 self.encoded.write_boa(10, band, fine[band][fine_inner], 2 * row)
             self._write_visual(10, fine, fine_inner, 2 * row)
             del fine
-            aot, wv = (
-                _upsample(values[rows], 2, order=1)[fine_inner]
-                for values in (self.correction.atmosphere.aot550, self.correction.atmosphere.wv_cm)
-            )
-            self.encoded.write_scaled("aot", 10, aot, 2 * row)
-            self.encoded.write_scaled("wvp", 10, wv, 2 * row)
+            self.encoded.write_scaled("aot", 10, state.aot550[fine_inner], 2 * row)
+            self.encoded.write_scaled("wvp", 10, state.wv_cm[fine_inner], 2 * row)
 
-    def _correct(
-        self, plan: CorrectionPlan, resolution: int, read: Window, rows: slice, upsample: int = 1
-    ) -> dict[str, np.ndarray]:
-        """BOA of ``plan``'s bands on the window ``read`` at ``resolution``, whose rows of the
-        working grid are ``rows`` (the state is upsampled ``upsample`` times); the bands are
-        read and corrected on the executor's threads."""
+    def _state(self, rows: slice, upsample: int = 1) -> _StripState:
+        """The tile's state on the working-grid ``rows``, ``upsample`` times finer (bilinear;
+        nearest for the masks)."""
         correction = self.correction
 
-        def state(values: np.ndarray, order: int = 1) -> np.ndarray:
+        def at(values: np.ndarray, order: int = 1) -> np.ndarray:
             window = values[rows]
             return window if upsample == 1 else _upsample(window, upsample, order=order)
 
+        lit = correction.illumination
+        terrain = None
+        if lit is not None:
+            terrain = TerrainIllumination(
+                illumination=at(lit.illumination),
+                sky_view=at(lit.sky_view),
+                cos_incidence=at(lit.cos_incidence),
+            )
+        ground = correction.not_ground
+        return _StripState(
+            elevation_m=at(correction.elevation_m),
+            aot550=at(correction.atmosphere.aot550),
+            wv_cm=at(correction.atmosphere.wv_cm),
+            valid=at(correction.valid, order=0),
+            not_ground=None if ground is None else at(ground, order=0),
+            terrain=terrain,
+        )
+
+    def _correct(
+        self, plan: CorrectionPlan, resolution: int, read: Window, state: _StripState
+    ) -> dict[str, np.ndarray]:
+        """BOA of ``plan``'s bands on the window ``read`` at ``resolution`` under ``state``
+        (on the same pixels); the bands are read and corrected on the executor's threads."""
         bands = [*plan.terms, *((CIRRUS_BAND,) if plan.cirrus is not None else ())]
         toa = run_each(
             lambda band: self.l1c.read_toa(band, resolution, read).reflectance,
             bands,
             self.executor,
         )
-        lit = correction.illumination
-        terrain = None
-        if lit is not None:
-            terrain = TerrainIllumination(
-                illumination=state(lit.illumination),
-                sky_view=state(lit.sky_view),
-                cos_incidence=state(lit.cos_incidence),
-            )
-        not_ground = correction.not_ground
-        elevation, aot, wv = (
-            state(values)
-            for values in (correction.elevation_m, correction.atmosphere.aot550,
-                           correction.atmosphere.wv_cm)
-        )  # fmt: skip
-        valid = state(correction.valid, order=0)
-        ground = None if not_ground is None else state(not_ground, order=0)
         extra = {CIRRUS_BAND: toa[CIRRUS_BAND]} if plan.cirrus is not None else {}
-
         origin = next(iter(plan.terms.values())).row_origin  # the strip's first node row
 
         def one_band(band: str) -> np.ndarray:
             return correct_window(
                 replace(plan, terms={band: plan.terms[band]}), {band: toa[band], **extra},
-                window_offset=(int(read.row_off) - origin, 0), elevation_m=elevation, aot550=aot,
-                wv_cm=wv, valid=valid, terrain=terrain, not_ground=ground,
+                window_offset=(int(read.row_off) - origin, 0), elevation_m=state.elevation_m,
+                aot550=state.aot550, wv_cm=state.wv_cm, valid=state.valid,
+                terrain=state.terrain, not_ground=state.not_ground,
             )[band]  # fmt: skip
 
         return run_each(one_band, list(plan.terms), self.executor)
@@ -752,9 +784,7 @@ def _upsample(values: np.ndarray, factor: int, *, order: int) -> np.ndarray:
     """``values`` on a ``factor`` times finer grid: bilinear (``order=1``) or nearest (0)."""
     if order == 0:
         return np.repeat(np.repeat(values, factor, axis=0), factor, axis=1)
-    return np.asarray(
-        ndimage.zoom(values, factor, order=1, mode="nearest", grid_mode=True), dtype=values.dtype
-    )
+    return upsample_bilinear(values, factor)
 
 
 def write_options(options: ProcessingOptions, gipp: Gipp) -> L2AWriteOptions:

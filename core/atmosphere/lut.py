@@ -204,6 +204,11 @@ class RadiativeTransferLut:
     ) -> LutTerms:
         """Terms of ``band`` at per-pixel states (arrays broadcast together).
 
+        Each term is interpolated on the broadcast shape of the states it depends on only
+        (gas terms: no AOT or angles but the air mass; transmittances: no water vapour), so
+        states given on separate axes (shapes with ones) cost the table look-ups of each term's
+        own axes; the terms then broadcast together.
+
         Parameters
         ----------
         sensor, aerosol, band
@@ -246,10 +251,8 @@ class RadiativeTransferLut:
         path_axes += [self.axis("relative_azimuth_deg"), aot_nodes, self.axis("elevation_km")]
         aot_x = _aot_coordinate(aot)
         path_dry = _interpolate(self.arrays["path"][scat], path_axes, [sza, vza, raa, aot_x, z_km])
-        path_rayleigh = _interpolate(
-            self.arrays["path"][scat],
-            path_axes,
-            [sza, vza, raa, np.full_like(aot, aot_nodes[0]), z_km],
+        path_rayleigh = _interpolate(  # no AOT dependence: computed without aot's axes
+            self.arrays["path"][scat], path_axes, [sza, vza, raa, np.asarray(aot_nodes[0]), z_km]
         )
         gas_axes = [self.axis(n) for n in ("air_mass", "wv_cm", "ozone_du", "elevation_km")]
         gas_at = [air_mass, wv, ozone, z_km]

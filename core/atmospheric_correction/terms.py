@@ -210,25 +210,30 @@ def band_terms(
         wv_axis[0],
         wv_axis[-1] - WV_STEP_CM,
     ).astype(np.float64)
-    grid_shape = (aot_nodes.size, z_nodes.size, 2, rows.size, cols.size)
+    # each state on its own axis of [AOT, elevation, WV layer, row, column]: the table is
+    # looked up on each term's own axes only (LutTerms broadcast), not on the whole grid
+    node_shape = (1, 1, 1, rows.size, cols.size)
     angles = {
         "sun_zenith_deg": np.minimum(np.asarray(nodes.sun_zenith_deg), max_sun_zenith_deg),
         "view_zenith_deg": np.minimum(np.asarray(view_zenith), max_view_zenith_deg),
         "relative_azimuth_deg": np.asarray(nodes.relative_azimuth_deg(band)),
-        "wv_cm": np.stack([wv_base, wv_base + WV_STEP_CM]),
     }
     terms = lut.interpolate(
         observation.sensor,
         aerosol,
         band,
-        **{k: np.broadcast_to(v, grid_shape) for k, v in angles.items()},
-        aot550=np.broadcast_to(aot_nodes[:, None, None, None, None], grid_shape),
-        elevation_m=np.broadcast_to(z_nodes[None, :, None, None, None], grid_shape),
+        **{
+            k: np.broadcast_to(v, (rows.size, cols.size)).reshape(node_shape)
+            for k, v in angles.items()
+        },
+        wv_cm=np.stack([wv_base, wv_base + WV_STEP_CM])[None, None],
+        aot550=aot_nodes[:, None, None, None, None],
+        elevation_m=z_nodes[None, :, None, None, None],
         ozone_du=ozone_du,
         clamp=True,
     )
     values = np.stack(
-        [
+        np.broadcast_arrays(
             terms.path_reflectance,
             terms.gas_transmittance,
             terms.down_direct,
@@ -236,7 +241,7 @@ def band_terms(
             terms.up_direct,
             terms.up_total - terms.up_direct,
             terms.spherical_albedo,
-        ],
+        ),
         axis=-1,
     )
     return TermGrid(

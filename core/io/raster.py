@@ -23,6 +23,7 @@ from rasterio.windows import Window
 
 from core.errors import MissingBandError, ProductFormatError
 from core.io.storage import gdal_path, is_s3, is_zip_member, s3_endpoint_url, split_zip_uri
+from core.resample import block_mean_min_max
 
 if TYPE_CHECKING:
     from core.product.metadata import RasterGrid
@@ -133,12 +134,9 @@ def read_resampled(
                 target.width * factor,
                 target.height * factor,
             )
-            native = src.read(band_index, window=src_window)
-            blocks = native.reshape(target.height, factor, target.width, factor)
-            # Block reduction by reshape is exactly GDAL's "average" on an aligned integer factor,
-            # and gives min/max from the same decoded pixels (one JP2 decode instead of three).
-            values = blocks.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
-            return values, np.stack([blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))])
+            # The block mean is exactly GDAL's "average" on an aligned integer factor, and gives
+            # min/max from the same decoded pixels (one JP2 decode instead of three).
+            return block_mean_min_max(src.read(band_index, window=src_window), factor)
         factor = round(1 / scale)
         col0, row0 = int(target.col_off) // factor, int(target.row_off) // factor
         col1 = math.ceil((target.col_off + target.width) / factor)
