@@ -9,7 +9,8 @@ for larger sizes that are multiples of 1830 (5490², 10980²) made by
 :func:`benchmarks.synthetic.synthetic_product` (the 1830² simulation upsampled with noise;
 ``--l1c`` overrides the choice). ``--cache DIR`` keeps the L1C products between runs.
 
-Record: ``size`` (10 m pixels per side), ``l1c`` (``simulated`` or ``synthetic``),
+Record: ``size`` (10 m pixels per side), ``l1c`` (``simulated`` or ``synthetic``), ``dem``
+(whether the scene's own DEM was configured: terrain correction and topographic shadows run),
 ``threads``, ``total_s`` (the whole L2A processing with COG + STAC outputs,
 :func:`core.pipeline.process_scene`) and ``ratio`` (total / floor), ``total_safe_s`` and
 ``ratio_safe`` (with the SAFE/JP2 product too), each pipeline stage with ``steps``: the wall
@@ -60,6 +61,9 @@ processor handler with a cold and a warm numba cache, :mod:`benchmarks.cold_star
 NAIVE_DECODE_MAX_SIZE = 5490
 """Largest tile whose bands are also read whole by ``read_toa`` (``decode_toa_all_bands``: the
 decode without strips, for comparison; at 10980² it holds 3 GB and takes minutes)."""
+SCENE_DEM = "DEM_20m.tif"
+"""The simulated scene's DEM used as ``DEM_Directory`` (:func:`scene_dem`)."""
+DEM_KEY = "l2a.common_section.dem_directory"
 GDAL_CACHE_MB = 256
 """GDAL block cache (JP2 tiles being copied out, scratch blocks awaiting their write), set for
 the benchmark process unless ``GDAL_CACHEMAX`` is already set. GDAL's default is 5 % of RAM."""
@@ -195,6 +199,18 @@ def _step_kind(step: str) -> str:
     return " ".join(w for w in words if not (w[0].isdigit() and "/" in w))
 
 
+def scene_dem(l1c_folder: Path, folder: Path) -> Path | None:
+    """A ``DEM_Directory`` holding the simulated scene's own 20 m DEM (its ``truth/``), so the
+    benchmark runs the terrain steps (illumination, sky view, topographic shadow) as a
+    mountain tile does; ``None`` when the L1C folder has no truth."""
+    source = l1c_folder / "truth" / SCENE_DEM
+    if not source.exists():
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / SCENE_DEM).symlink_to(source.resolve())
+    return folder
+
+
 def l1c_kind(size: int, choice: str) -> str:
     """``simulated`` or ``synthetic`` for ``size`` (``auto``: synthetic above 1830²)."""
     if choice != "auto":
@@ -233,6 +249,8 @@ def _bench_size(size: int, args: argparse.Namespace, queue: multiprocessing.Queu
             if marker is not None:
                 marker.write_text(safe + "\n")
         product = stages.run("open_l1c", lambda: open_l1c(safe))
+        dem = scene_dem(Path(safe).parent, work / "dem")
+        record["dem"] = dem is not None
 
         def read_all_toa() -> None:
             for band in BANDS:
@@ -242,7 +260,7 @@ def _bench_size(size: int, args: argparse.Namespace, queue: multiprocessing.Queu
             stages.run("decode_toa_all_bands", read_all_toa)
         options = ProcessingOptions(input_dir=safe, output_dir=str(work / "l2a"), cr_only=True)
         stages.run("create_l2a_tree", lambda: process_product(safe, options, load_gipp()))
-        gipp = load_gipp()
+        gipp = load_gipp(overrides={DEM_KEY: str(dem)} if dem is not None else None)
         for name, with_safe in (("process_cog_stac", False), ("process_cog_stac_safe", True)):
             outputs = SceneOutputs(
                 cloud_uri=str(work / name / "cog"),

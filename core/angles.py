@@ -171,7 +171,7 @@ def _bilinear(grid, grid_rows, grid_cols, period, out):
         r1 = min(r0 + 1, n_rows - 1)
         fr = r - r0
         for c in range(n_cols):
-            step = grid[r1, c] - grid[r0, c]
+            step = np.float64(grid[r1, c]) - np.float64(grid[r0, c])  # float64 whatever the grid
             if period > 0.0:
                 step -= period * np.floor(step / period + 0.5)
             line[c] = grid[r0, c] + fr * step
@@ -193,7 +193,11 @@ def interpolate_at(
     rows = np.ascontiguousarray(rows, dtype=np.float64).ravel()
     cols = np.ascontiguousarray(cols, dtype=np.float64).ravel()
     out = np.empty((rows.size, cols.size), dtype=np.float32)
-    _bilinear(np.ascontiguousarray(grid, dtype=np.float64), rows, cols, float(period), out)
+    if grid.dtype not in (np.float32, np.float64):
+        grid = grid.astype(np.float64)
+    # no float64 copy of a float32 field: the kernel reads it in float64 (a tile's 60 m field
+    # is 27 MB, and the correction samples nodes of it for every band of every strip)
+    _bilinear(np.ascontiguousarray(grid), rows, cols, float(period), out)
     return out
 
 

@@ -37,7 +37,7 @@ def _dn_to_reflectance(dn, nodata, quantification_value, add_offset, out):
         if flat_nodata[i]:
             flat_out[i] = np.nan
         else:
-            flat_out[i] = (flat_dn[i] + add_offset) / quantification_value
+            flat_out[i] = (np.float64(flat_dn[i]) + add_offset) / quantification_value
 
 
 @njit(cache=True, nogil=True)
@@ -84,7 +84,7 @@ def toa_reflectance(
         float32 reflectance (NaN at no-data) with the no-data (DN 0) and saturation (DN 65535)
         flags. Saturated pixels keep their reflectance value.
     """
-    values = np.ascontiguousarray(dn, dtype=np.float64)
+    values = np.ascontiguousarray(dn)  # converted pixel by pixel in the kernel, not copied
     nodata = values == NODATA_DN if nodata is None else np.asarray(nodata, dtype=bool)
     saturated = values == SATURATED_DN if saturated is None else np.asarray(saturated, dtype=bool)
     out = np.empty(values.shape, dtype=np.float32)

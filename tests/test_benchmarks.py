@@ -47,7 +47,7 @@ def test_benchmark_writes_one_record_per_size(tmp_path: Path) -> None:
     assert [r["size"] for r in records] == [96, 120]
     for record in records:
         assert set(record["stages"]) == STAGES
-        assert record["l1c"] == "simulated" and record["threads"] == 2
+        assert record["l1c"] == "simulated" and record["threads"] == 2 and record["dem"]
         assert record["total_s"] == stages_wall(record, "process_cog_stac")
         assert record["ratio"] == pytest.approx(record["total_s"] / record["floor_s"])
         assert record["total_safe_s"] == stages_wall(record, "process_cog_stac_safe")

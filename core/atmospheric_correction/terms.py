@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -141,19 +142,28 @@ def _at(
     return values[np.ix_(rows // factor, cols // factor)].astype(np.float64)
 
 
-def sample_observation(observation: Observation, rows: np.ndarray, cols: np.ndarray) -> Observation:
+def sample_observation(
+    observation: Observation,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    bands: tuple[str, ...] | None = None,
+) -> Observation:
     """The observation's angle fields at the working-grid pixels ``rows`` x ``cols`` (bilinear
-    from a coarser angle grid, :meth:`Observation.angles_at`)."""
+    from a coarser angle grid, :meth:`Observation.angles_at`); the viewing angles of ``bands``
+    only when given (those of the others are not needed, and a tile has 13)."""
 
     def at(field: AngleField, azimuth: bool = False) -> np.ndarray | float:
         return observation.angles_at(field, rows, cols, azimuth=azimuth)
+
+    def viewed(fields: Mapping[str, AngleField], azimuth: bool) -> dict[str, np.ndarray | float]:
+        return {b: at(v, azimuth) for b, v in fields.items() if bands is None or b in bands}
 
     return replace(
         observation,
         sun_zenith_deg=at(observation.sun_zenith_deg),
         sun_azimuth_deg=at(observation.sun_azimuth_deg, azimuth=True),
-        view_zenith_deg={b: at(v) for b, v in observation.view_zenith_deg.items()},
-        view_azimuth_deg={b: at(v, True) for b, v in observation.view_azimuth_deg.items()},
+        view_zenith_deg=viewed(observation.view_zenith_deg, azimuth=False),
+        view_azimuth_deg=viewed(observation.view_azimuth_deg, azimuth=True),
         angle_resolution=None,
     )
 
@@ -198,7 +208,8 @@ def band_terms(
     origin = int(rows[0])
     r_idx = np.minimum(rows, shape[0] - 1).astype(np.int64)
     c_idx = np.minimum(cols, shape[1] - 1).astype(np.int64)
-    nodes = sample_observation(observation, r_idx, c_idx)
+    own = (band,) if band in observation.view_zenith_deg else None  # else the others' mean
+    nodes = sample_observation(observation, r_idx, c_idx, bands=own)
     view_zenith, _ = nodes.view_angles(band)
     z_nodes = spanning_nodes(
         lut.axis("elevation_km") * 1000.0, *_range(elevation_m), ELEVATION_STEP_M

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 HORIZON_AZIMUTHS = 16
 """Azimuths of the sky-view horizon integration (Dozier & Frew 1990 use 8-32; with 16 the
@@ -64,7 +64,7 @@ def _exit_distance(r, c, d_row, d_col, row0, col0, size):  # noqa: PLR0917
     return min(exit_r, exit_c)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def sky_view_kernel(dem, d_east, d_north, block_max, block_px, pixel_m, n_azimuths, near_px, out):  # noqa: PLR0917
     """Sky-view factor by horizon integration (Dozier & Frew 1990, eq. 7).
 
@@ -87,7 +87,7 @@ def sky_view_kernel(dem, d_east, d_north, block_max, block_px, pixel_m, n_azimut
     norths = np.empty(n_azimuths)
     for k in range(n_azimuths):
         easts[k], norths[k] = _unit_direction(2.0 * math.pi * k / n_azimuths)
-    for i in range(n_rows):
+    for i in prange(n_rows):  # rows are independent: the march only reads the DEM
         for j in range(n_cols):
             z0 = dem[i, j]
             p = d_east[i, j]
