@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+from numba import njit
 
 from core.atmosphere.lut import RadiativeTransferLut, load_lut
 from core.atmospheric_correction.adjacency import environment_reflectance
@@ -348,12 +349,36 @@ def _wegstein_step(
     """Wegstein's next ``x`` of the fixed point ``x = F(x)`` from ``F(x0) = f0`` and
     ``F(x1) = f1``: ``x1 + (f1 - x1) / (1 - s)``, ``s = (f1 - f0) / (x1 - x0)`` clipped to
     ``s <= 0`` (0 where ``x`` did not move); NaN where ``f1`` is."""
-    dx = np.asarray(x1, dtype=np.float32) - x0
-    moved = np.abs(dx) > 1e-6
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(moved, (f1 - f0) / np.where(moved, dx, 1.0), 0.0)
-    slope = np.minimum(np.nan_to_num(slope, nan=0.0), 0.0)
-    return np.asarray(x1 + (f1 - x1) / (1.0 - slope), dtype=np.float32)
+    x_last, f_last, x_new, f_new = (
+        np.ascontiguousarray(v, dtype=np.float32) for v in (x0, f0, x1, f1)
+    )
+    out = np.empty_like(f_new)
+    if {x_last.size, f_last.size, x_new.size} - {1, out.size} or f_last.size != out.size:
+        raise ValueError(f"Wegstein step on shapes {x_last.shape}, {f_last.shape}, {out.shape}")
+    _wegstein_kernel(x_last, f_last, x_new, f_new, out)  # one pass, not numpy's ten
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _wegstein_kernel(x0, f0, x1, f1, out):
+    """:func:`_wegstein_step` per pixel in float32 (``x0``, ``x1``: one value or one per pixel);
+    an infinite slope is clipped to float32's range as ``np.nan_to_num`` does."""
+    zero, one, still = np.float32(0.0), np.float32(1.0), np.float32(1e-6)
+    lowest = np.float32(np.finfo(np.float32).min)
+    flat_x0, flat_f0, flat_x1, flat_f1 = x0.ravel(), f0.ravel(), x1.ravel(), f1.ravel()
+    flat_out = out.ravel()
+    step0 = 0 if flat_x0.size == 1 else 1
+    step1 = 0 if flat_x1.size == 1 else 1
+    for i in range(flat_out.size):
+        x_new, f_new = flat_x1[i * step1], flat_f1[i]
+        dx = x_new - flat_x0[i * step0]
+        slope = zero
+        if abs(dx) > still:
+            slope = (f_new - flat_f0[i]) / dx
+            if np.isnan(slope):
+                slope = zero
+            slope = max(min(slope, zero), lowest)
+        flat_out[i] = x_new + (f_new - x_new) / (one - slope)
 
 
 def not_ground_mask(scene_class: np.ndarray | None) -> np.ndarray | None:
