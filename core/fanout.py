@@ -37,6 +37,7 @@ from core.errors import InputError, ProcessingError
 from core.io import storage
 from core.io.block_reader import STRIP_M, strip_windows
 from core.io.block_writer import EncodePool
+from core.memory import limit_heap_retention
 from core.pipeline import (
     ProgressCallback,
     SceneOutputs,
@@ -105,6 +106,7 @@ def plan_tile(
     """Classify the tile and retrieve its atmosphere; save both under ``context_uri``."""
     if options.sc_only or options.cr_only:
         raise InputError("a tile is fanned out only for the atmospheric correction", path=input_uri)
+    limit_heap_retention()
     l1c = open_l1c(input_uri)
     resolutions = write_options(options, gipp).resolutions
     resolution = 60 if options.resolution == 60 else 20
@@ -137,6 +139,7 @@ def correct_strips(
         raise InputError(f"strips {strips} are not within 0..{plan.strip_count}", path="plan")
     l1c = open_l1c(plan.input_uri)
     opts = write_options(options, gipp)
+    limit_heap_retention()
     _, correction = _load_context(plan.context_uri, l1c)
     grid = l1c.metadata.grids[correction.resolution]
     windows = strip_windows(grid, plan.strip_m)[strips.start : strips.stop]
