@@ -39,6 +39,7 @@ from core.simulate.forward import simulate_scene
 from core.simulate.geometry import simulate_geometry
 from core.simulate.l1c_safe import write_l1c_safe
 from core.simulate.scene import SceneSpec
+from core.terrain.dem import load_dem
 
 SIZE = 600
 """10 m pixels of the simulated tile: 6 km, two 3.84 km strips."""
@@ -123,9 +124,34 @@ def test_strips_with_halos_equal_one_window(l1c_safe: Path, gipp: Gipp, tmp_path
         assert np.mean(difference > 0) <= ROUNDING_SHARE, key
 
 
+@pytest.fixture(scope="module")
+def terrain_product(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Gipp]:
+    """A tile with the simulator's relief and its own DEM configured: the terrain factors are
+    computed beside the classification in one process, inside the fan-out's context step."""
+    spec = SceneSpec(size=SIZE, seed=7, cloud_fraction=0.1)
+    scene = simulate_scene(spec, simulate_geometry(spec))
+    folder = tmp_path_factory.mktemp("terrain")
+    safe = Path(write_l1c_safe(scene, str(folder)))
+    dem = folder / "dem"
+    dem.mkdir()
+    shutil.copy(folder / "truth" / "DEM_20m.tif", dem)
+    gipp = load_gipp(overrides={"l2a.common_section.dem_directory": str(dem)})
+    grid = open_l1c(str(safe)).metadata.grids[20]
+    assert load_dem(grid, gipp).dem_type == "LOCAL"
+    assert float(np.ptp(scene.dem_m)) > 500.0  # relief enough for the terrain correction
+    return safe, gipp
+
+
+@pytest.mark.parametrize("relief", [False, True], ids=["flat", "terrain"])
 def test_a_fanned_out_tile_equals_the_one_process_product(
-    l1c_safe: Path, gipp: Gipp, tmp_path: Path
+    relief: bool,
+    l1c_safe: Path,
+    gipp: Gipp,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
+    if relief:
+        l1c_safe, gipp = request.getfixturevalue("terrain_product")
     options = ProcessingOptions(input_dir=str(l1c_safe))
     plan = plan_tile(str(l1c_safe), options, gipp, str(tmp_path / "context"), strip_m=STRIP_M)
     assert plan.strip_count == 2
