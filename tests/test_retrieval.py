@@ -13,7 +13,13 @@ from scipy import ndimage
 
 from core.angles import angle_fields
 from core.atmosphere.lut import RadiativeTransferLut, load_lut
-from core.atmospheric_correction.aerosol import aot_map, aot_of_visibility
+from core.atmospheric_correction.adjacency import Environments, box_width_px
+from core.atmospheric_correction.aerosol import (
+    _block_counts,
+    _block_medians,
+    aot_map,
+    aot_of_visibility,
+)
 from core.atmospheric_correction.correct import correct
 from core.atmospheric_correction.observation import Observation
 from core.atmospheric_correction.ozone import ozone_column
@@ -425,3 +431,44 @@ def test_real_product_run_forward_gives_back_its_aot_and_boa(
     unshadowed = np.where(real_case.scene_class == SHADOW, 9, real_case.scene_class)
     no_shadow = _retrieve(replace(real_case, scene_class=unshadowed), gipp, lut, aux=aux)
     assert float(no_shadow.aot550[land].mean()) > truth + 0.01
+
+
+def test_environments_are_computed_on_demand_and_released() -> None:
+    """Each band's adjacency environment is the box mean of its ground pixels, computed when
+    first asked for, dropped by ``release`` and the same when asked for again."""
+    rng = np.random.default_rng(4)
+    toa = {band: rng.uniform(0.0, 0.4, (60, 70)).astype(np.float32) for band in ("B04", "B12")}
+    clouds = rng.random((60, 70)) < 0.2
+    environments = Environments(toa, 0.2, RESOLUTION, exclude=clouds)
+    assert set(environments) == {"B04", "B12"} and environments.get("B09") is None
+    first = environments["B04"]
+    assert environments["B04"] is first  # kept
+    width = box_width_px(0.2, RESOLUTION)
+    ground = np.where(clouds, 0.0, toa["B04"])
+    box_sum = ndimage.uniform_filter(ground.astype(np.float64), width, mode="reflect")
+    box_count = ndimage.uniform_filter((~clouds).astype(np.float64), width, mode="reflect")
+    np.testing.assert_allclose(first, box_sum / box_count, rtol=1e-5)
+    environments.release("B04")
+    again = environments["B04"]
+    assert again is not first
+    np.testing.assert_array_equal(again, first)
+
+
+def test_block_medians_are_the_median_of_each_cell() -> None:
+    """The AOT map's cells: the median of the reference pixels of each block (the last row and
+    column of blocks cut by the grid edge), NaN where a block holds none."""
+    rng = np.random.default_rng(5)
+    values = rng.uniform(0.05, 0.5, (47, 53)).astype(np.float32)
+    mask = rng.random(values.shape) < 0.1
+    mask[:10, :10] = False  # an empty block
+    factor = 10
+    medians = _block_medians(values, mask, factor)
+    assert medians.shape == (5, 6)
+    for row in range(5):
+        for col in range(6):
+            block = np.s_[row * factor : (row + 1) * factor, col * factor : (col + 1) * factor]
+            chosen = values[block][mask[block]]
+            expected = np.median(chosen.astype(np.float64)) if chosen.size else np.nan
+            np.testing.assert_equal(medians[row, col], expected)
+    counts = _block_counts(mask, factor)
+    assert counts.sum() == mask.sum() and counts[0, 0] == 0

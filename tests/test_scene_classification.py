@@ -1133,3 +1133,29 @@ def test_probabilities_follow_the_cloud_classes(simulated: Simulated, mode: str)
     assert medium.size and (medium >= TH.t_cloud_mp * 100).all()
     assert (medium <= TH.t_cloud_hp * 100).all()
     assert (cloud[np.isin(scl, (4, 5, 6, 11))] == 0).all()
+
+
+def test_per_pixel_shadow_cast_does_not_depend_on_the_angle_row_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The per-pixel sun is converted to radians a block of rows at a time (memory): clouds
+    next to a block edge, cast across it with a sun that changes along the rows, give exactly
+    the cast of one block for the whole tile."""
+    rows, cols = 2 * shadows._ANGLE_ROWS + 40, 90
+    probability = np.zeros((rows, cols), dtype=np.float32)
+    for edge in (shadows._ANGLE_ROWS, 2 * shadows._ANGLE_ROWS):
+        probability[edge - 6 : edge + 4, 30:50] = 1.0
+    zenith = np.broadcast_to(np.linspace(30.0, 50.0, rows, dtype=np.float32)[:, None], (rows, cols))
+    azimuth = np.broadcast_to(np.linspace(140.0, 170.0, cols, dtype=np.float32), (rows, cols))
+
+    def score() -> np.ndarray:
+        return shadows.geometric_score(
+            probability, np.zeros((rows, cols), bool), sun_zenith_deg=zenith,
+            sun_azimuth_deg=azimuth, resolution=20, gipp=GIPP,
+        )  # fmt: skip
+
+    blocks = score()
+    monkeypatch.setattr(shadows, "_ANGLE_ROWS", rows)
+    whole = score()
+    assert (blocks > 0.5).any()
+    np.testing.assert_array_equal(blocks, whole)

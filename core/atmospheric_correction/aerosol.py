@@ -310,7 +310,8 @@ def _excess_at_share(
             environment=atmosphere.environment.get(band),
         )  # fmt: skip
         ceiling[unbracketed] = np.where(clearest[unbracketed] < 0.0, nodes[0], nodes[-1])
-    excess = (aot - ceiling)[pixels & np.isfinite(ceiling)]
+    sampled = pixels & np.isfinite(ceiling)
+    excess = aot[sampled] - ceiling[sampled]
     if excess.size == 0:
         return None
     return float(np.quantile(excess, 1.0 - share))
@@ -338,15 +339,21 @@ def _block_medians(values: np.ndarray, mask: np.ndarray, factor: int) -> np.ndar
     """Median of ``values[mask]`` per ``factor`` x ``factor`` block, NaN where it has none.
 
     The median, not the mean: a few reference pixels off the assumed red/SWIR ratio (shadowed
-    or mixed pixels) otherwise drag a cell's AOT.
+    or mixed pixels) otherwise drag a cell's AOT. One row of blocks at a time: a float64 copy
+    of a whole 20 m tile would take 240 MB.
     """
     ny, nx = -(-values.shape[0] // factor), -(-values.shape[1] // factor)
-    padded = np.full((ny * factor, nx * factor), np.nan)
-    padded[: values.shape[0], : values.shape[1]] = np.where(mask, values, np.nan)
-    blocks = padded.reshape(ny, factor, nx, factor).transpose(0, 2, 1, 3).reshape(ny, nx, -1)
     medians = np.full((ny, nx), np.nan)
-    has = np.isfinite(blocks).any(axis=2)
-    medians[has] = np.nanmedian(blocks[has], axis=1)
+    band = np.empty((factor, nx * factor))
+    for row in range(ny):
+        rows = slice(row * factor, (row + 1) * factor)
+        chunk = np.where(mask[rows], values[rows], np.nan)
+        band.fill(np.nan)
+        band[: chunk.shape[0], : chunk.shape[1]] = chunk
+        blocks = band.reshape(factor, nx, factor).transpose(1, 0, 2).reshape(nx, -1)
+        has = np.isfinite(blocks).any(axis=1)
+        if has.any():
+            medians[row, has] = np.nanmedian(blocks[has], axis=1)
     return medians
 
 
@@ -354,7 +361,7 @@ def _block_counts(mask: np.ndarray, factor: int) -> np.ndarray:
     """Number of ``mask`` pixels per ``factor`` x ``factor`` block (the cells of
     :func:`_block_medians`)."""
     ny, nx = -(-mask.shape[0] // factor), -(-mask.shape[1] // factor)
-    padded = np.zeros((ny * factor, nx * factor), dtype=np.int64)
+    padded = np.zeros((ny * factor, nx * factor), dtype=bool)
     padded[: mask.shape[0], : mask.shape[1]] = mask
     return padded.reshape(ny, factor, nx, factor).sum(axis=(1, 3))
 
@@ -398,9 +405,12 @@ def _triangulate(points: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> 
     return nearest
 
 
-def _upsample(values: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Bilinear, pixel-centre aligned ``factor`` times finer, cropped to ``shape``."""
-    fine = ndimage.zoom(values, factor, order=1, mode="nearest", grid_mode=True)
+def _upsample(
+    values: np.ndarray, factor: int, shape: tuple[int, ...], dtype: type = np.float64
+) -> np.ndarray:
+    """Bilinear, pixel-centre aligned ``factor`` times finer, cropped to ``shape``; ``dtype``
+    is the output's (scipy interpolates in float64 and rounds once on output)."""
+    fine = ndimage.zoom(values, factor, output=dtype, order=1, mode="nearest", grid_mode=True)
     return fine[: shape[0], : shape[1]]
 
 
@@ -435,4 +445,4 @@ def aot_map(
         coarse = np.where(weight > 1e-9, summed / np.maximum(weight, 1e-12), np.nan)
     coarse = _fill_by_triangulation(coarse, scene_aot, window)
     smooth = ndimage.uniform_filter(coarse, window, mode="nearest")
-    return np.ascontiguousarray(_upsample(smooth, factor, aot_px.shape), dtype=np.float32)
+    return np.ascontiguousarray(_upsample(smooth, factor, aot_px.shape, np.float32))

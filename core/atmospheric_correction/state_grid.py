@@ -80,13 +80,16 @@ class StateGrid:
         step = max(spacing, -(-(max(shape) - 1) // (MAX_NODES - 1)))
         z = np.asarray(elevation_m, dtype=np.float32)
         z = np.full(shape, float(z), np.float32) if z.ndim == 0 else np.ascontiguousarray(z)
-        z = np.where(np.isfinite(z), z, np.nanmean(z) if np.isfinite(z).any() else 0.0)
+        finite = np.isfinite(z)
+        if not finite.all():  # a copy only then: the grid reads the caller's DEM otherwise
+            z = np.where(finite, z, np.nanmean(z) if finite.any() else np.float32(0.0))
+        del finite
         levels = spanning_nodes(
             lut.axis("elevation_km") * 1000.0, float(z.min()), float(z.max()), ELEVATION_STEP_M
         )
         return cls(
             observation, shape, step, node_positions(shape[0], step),
-            node_positions(shape[1], step), z.astype(np.float32), levels,
+            node_positions(shape[1], step), z, levels,
             max_sun_zenith_deg, max_view_zenith_deg,
         )  # fmt: skip
 
@@ -185,11 +188,12 @@ class StateGrid:
         ``environment``: the adjacency-box mean of ``toa`` (default: none, no adjacency). NaN
         outside ``mask`` (default: finite ``toa``).
         """
+        # a broadcast view (numba reads strided arrays): no tile-sized copy of a scalar state
         state_map = np.broadcast_to(np.asarray(state, dtype=np.float32), self.shape)
         out = np.full(self.shape, np.nan, dtype=np.float32)
         _reflectance_kernel(
             np.ascontiguousarray(toa, dtype=np.float32), _environment(toa, environment),
-            np.ascontiguousarray(state_map), self._mask(toa, mask), self.elevation_m,
+            state_map, self._mask(toa, mask), self.elevation_m,
             self.rows, self.cols, self.step, self.levels_m, coefficients,
             np.asarray(nodes, dtype=np.float64), out,
         )  # fmt: skip

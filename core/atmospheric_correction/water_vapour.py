@@ -88,7 +88,14 @@ def water_vapour_map(
         filled = np.where(water, line[:, None], filled)
     half = round(gipp.l2a.atmospheric_correction.calibration.smooth_wv_map / (2.0 * resolution))
     if half > 0:
-        weight = ndimage.uniform_filter(keep.astype(np.float64), 2 * half + 1, mode="nearest")
-        total = ndimage.uniform_filter(np.where(keep, filled, 0.0), 2 * half + 1, mode="nearest")
-        filled = np.where(keep & (weight > 0), total / np.maximum(weight, 1e-12), filled)
-    return filled.astype(np.float32)
+        # in place where possible: float64 copies of a 20 m tile take 240 MB each
+        size = 2 * half + 1
+        weight = ndimage.uniform_filter(keep, size, output=np.float64, mode="nearest")
+        total = np.where(keep, filled, 0.0)
+        ndimage.uniform_filter(total, size, output=total, mode="nearest")  # line by line
+        smoothed = keep & (weight > 0)
+        np.maximum(weight, 1e-12, out=weight)
+        np.divide(total, weight, out=weight)
+        del total
+        np.copyto(filled, weight, casting="same_kind", where=smoothed)
+    return filled.astype(np.float32, copy=False)

@@ -68,7 +68,9 @@ class SceneClassification:
 
 
 def _percent(confidence: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(confidence, 0.0, 1.0) * 100.0).astype(np.uint8)
+    percent = np.clip(confidence, 0.0, 1.0)
+    percent *= 100.0
+    return np.rint(percent, out=percent).astype(np.uint8)
 
 
 def _bands(toa: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -199,7 +201,6 @@ def classify(
         if missing.any():  # a zeroed copy: the caller's arrays stay untouched
             invalid |= missing
             bands[name] = np.where(missing, np.float32(0.0), band)
-    state = steps.initial_state(invalid, _mask(saturated, shape, "saturated"), gipp)
     snow_gate = (
         steps.snow_possible(aux.snow_condition, gipp)
         if aux.snow_condition is not None
@@ -208,20 +209,29 @@ def classify(
         else None
     )
     dm = gipp.scene_classification.default_mode
-    state = _spectral_tests(
-        bands, state, gipp, aux, dem_m=dem_m, snow_gate=snow_gate,
-        cloud_edges=not classic and dm.cirrus_edge_attribution, resolution=resolution,
-    )  # fmt: skip
-    state = _cloud_shadows(bands, state, gipp, sun, invalid, classic=classic)
+    # Each stage gets the state handed over (popped from ``running``): no local name keeps the
+    # arrays a stage replaces alive while it runs (120 MB each for a float32 20 m tile).
+    running = [
+        _spectral_tests(
+            bands, steps.initial_state(invalid, _mask(saturated, shape, "saturated"), gipp),
+            gipp, aux, dem_m=dem_m, snow_gate=snow_gate,
+            cloud_edges=not classic and dm.cirrus_edge_attribution, resolution=resolution,
+        )
+    ]  # fmt: skip
+    running.append(_cloud_shadows(bands, running.pop(), gipp, sun, invalid, classic=classic))
     relief = None if dem_m is None else terrain(dem_m, resolution, **sun.mean())
     cleaning = relief if classic or not dm.topographic_shadow else None
-    state = _recoveries(
-        bands, state, gipp, aux, relief=cleaning, snow_gate=snow_gate, dem_m=dem_m,
-        resolution=resolution,
+    running.append(
+        _recoveries(
+            bands, running.pop(), gipp, aux, relief=cleaning, snow_gate=snow_gate, dem_m=dem_m,
+            resolution=resolution,
+        )
     )  # fmt: skip
     if not classic:
-        state = _default_mode(bands, state, gipp, sun=sun, dem_m=dem_m, relief=relief)
-    state = steps.finalise(state, gipp, median_filter_px)
+        running.append(
+            _default_mode(bands, running.pop(), gipp, sun=sun, dem_m=dem_m, relief=relief)
+        )
+    state = steps.finalise(running.pop(), gipp, median_filter_px)
     return SceneClassification(
         scene_class=state.scene_class,
         cloud_probability=_percent(state.cloud_probability),
@@ -319,13 +329,15 @@ def _cloud_shadows(
         resolution=sun.resolution,
         gipp=gipp,
     )
+    darker = spectrum.darker
+    del spectrum  # its score (120 MB at 20 m) served the classic shadows only
     dm = gipp.scene_classification.default_mode
     if classic or not dm.shadow_matching:
         return steps.cloud_shadow_update(state, shadow, gipp)
     cloud = np.isin(state.scene_class, (classes.medium_proba_clouds, classes.high_proba_clouds))
     water = state.scene_class == classes.water
     matched = matched_shadow_mask(
-        bands, spectrum.darker, cloud, ~invalid, water, resolution=sun.resolution, gipp=gipp,
+        bands, darker, cloud, ~invalid, water, resolution=sun.resolution, gipp=gipp,
         view=sun.view, **sun.mean(),
     )  # fmt: skip
     if dm.shadow_match_gate:
@@ -334,7 +346,7 @@ def _cloud_shadows(
     if not dm.shadow_edge_growth:
         return state
     excluded = cloud | np.isin(state.scene_class, (classes.thin_cirrus, classes.water))
-    edges = shadow_edges(bands, spectrum.darker, matched.shadow, excluded, gipp)
+    edges = shadow_edges(bands, darker, matched.shadow, excluded, gipp)
     return steps.cloud_shadow_update(state, edges, gipp)
 
 

@@ -231,25 +231,24 @@ def cloud_height_weight(height, centre, half_width, order):
 
 @njit(cache=True, nogil=True)
 def project_shadow_kernel(  # noqa: PLR0917
-    cloud, tan_sun_zenith, sun_azimuth_rad, step_m, pixel_m, top_m, centre_m, half_width_m,
-    order, out,
+    cloud, tan_sun_zenith, sun_azimuth_rad, first_row, step_m, pixel_m, top_m, centre_m,
+    half_width_m, order, out,
 ):  # fmt: skip
     """Cast every cloud pixel along the anti-solar azimuth, weighted by the cloud height.
 
     A cloud at height ``h`` shades the ground ``h * tan(sun_zenith)`` away from it, towards
     ``sun_azimuth + 180`` (rows grow southwards, columns eastwards). Heights run up to ``top_m``
     in ground steps of ``step_m``, weighted by :func:`cloud_height_weight`. The sun angles are
-    (1, 1) arrays for a tile-mean geometry or full-size arrays for per-pixel angles. ``out``
-    accumulates the weights (Sen2Cor convolves the cloud mask with the kernel; the caller clips
-    to [0, 1]).
+    given for the cloud rows ``first_row`` to ``first_row + len(tan_sun_zenith)`` (a block of
+    rows, or broadcast views), which alone are cast. ``out`` accumulates the weights (Sen2Cor
+    convolves the cloud mask with the kernel; the caller clips to [0, 1]).
     """
     rows, cols = cloud.shape
-    per_pixel = tan_sun_zenith.size > 1
-    for r in range(rows):
+    for r in range(first_row, first_row + tan_sun_zenith.shape[0]):
         for c in range(cols):
             if not cloud[r, c]:
                 continue
-            ar, ac = (r, c) if per_pixel else (0, 0)
+            ar, ac = r - first_row, c
             tan_z = tan_sun_zenith[ar, ac]
             if tan_z <= 0.0:
                 continue

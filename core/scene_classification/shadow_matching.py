@@ -32,10 +32,13 @@ _TINY = 1e-6
 def _background(
     brightness: np.ndarray, lit: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Share of ``lit`` pixels and mean ``brightness`` over them in a ``size`` window."""
-    weight = ndimage.uniform_filter(lit.astype(np.float32), size)
-    total = ndimage.uniform_filter(np.where(lit, brightness, np.float32(0.0)), size)
-    return weight, total / np.maximum(weight, _TINY)
+    """Whether a ``size`` window holds ``lit`` pixels, and the mean ``brightness`` over them
+    (in place where possible: each float32 copy of a 20 m tile takes 120 MB)."""
+    weight = ndimage.uniform_filter(lit, size, output=np.float32)
+    has_lit = weight > 0
+    total = np.where(lit, brightness, np.float32(0.0))
+    ndimage.uniform_filter(total, size, output=total)  # line by line: in place is safe
+    return has_lit, np.divide(total, np.maximum(weight, _TINY, out=weight), out=total)
 
 
 def relatively_dark(
@@ -52,25 +55,33 @@ def relatively_dark(
     """
     dm = gipp.scene_classification.default_mode
     brightness = toa["B8A"] + toa["B11"]
-    weight, background = _background(brightness, ~dark & ~excluded, dm.shadow_match_background_px)
-    return ~excluded & (weight > 0) & (brightness < dm.shadow_match_relative_ratio * background)
+    has_lit, background = _background(brightness, ~dark & ~excluded, dm.shadow_match_background_px)
+    limit = np.multiply(background, dm.shadow_match_relative_ratio, out=background)
+    return ~excluded & has_lit & (brightness < limit)
 
 
-def _cloud_pieces(cloud: np.ndarray, block_px: int) -> tuple[np.ndarray, int]:
-    """Connected cloud objects cut into ``block_px`` squares (labels 1..count, 0 = clear).
+def _cloud_pieces(cloud: np.ndarray, block_px: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Connected cloud objects cut into ``block_px`` squares, as the flat indices of the cloud
+    pixels grouped by piece (raster order within each), the start of each piece's group in
+    them (plus the end) and the number of pieces.
 
     A large cloud field merges clouds at different heights into one object; each piece then
-    finds its own height.
+    finds its own height. Arrays of the cloud pixels only, not label images of the tile.
     """
     objects, _ = ndimage.label(cloud)
-    rows, cols = np.nonzero(cloud)
+    pixels = np.flatnonzero(cloud)
+    rows, cols = np.divmod(pixels, cloud.shape[1])
     blocks_per_row = -(-cloud.shape[1] // block_px)
     block = (rows // block_px) * blocks_per_row + cols // block_px
+    del rows, cols
     n_blocks = blocks_per_row * -(-cloud.shape[0] // block_px)
-    _, piece = np.unique(objects[rows, cols] * n_blocks + block, return_inverse=True)
-    labels = np.zeros(cloud.shape, dtype=np.int64)
-    labels[rows, cols] = piece.ravel() + 1
-    return labels, int(piece.max()) + 1 if piece.size else 0
+    _, piece = np.unique(objects.ravel()[pixels] * n_blocks + block, return_inverse=True)
+    del objects, block
+    piece = piece.ravel()
+    count = int(piece.max()) + 1 if piece.size else 0
+    grouped = np.argsort(piece, kind="stable")
+    starts = np.searchsorted(piece[grouped], np.arange(count + 1))
+    return pixels[grouped], starts, count
 
 
 def towards(zenith_deg: float | np.ndarray, azimuth_deg: float | np.ndarray) -> np.ndarray:
@@ -158,10 +169,7 @@ def matched_shadow_mask(
     dark = darker & valid & ~cloud
     if dm.shadow_match_relative:
         dark |= relatively_dark(toa, dark, cloud | water | ~valid, gipp)
-    labels, count = _cloud_pieces(cloud, dm.shadow_match_block_px)
-    flat = labels.ravel()
-    order = np.argsort(flat, kind="stable")[np.count_nonzero(flat == 0) :]
-    starts = np.searchsorted(flat[order], np.arange(1, count + 2))
+    order, starts, count = _cloud_pieces(cloud, dm.shadow_match_block_px)
     shift_rows, shift_cols = height_shifts(sun_zenith_deg, sun_azimuth_deg, resolution, gipp, view)
     share = np.empty(count, dtype=np.float64)
     index = np.empty(count, dtype=np.int64)
@@ -196,6 +204,7 @@ def shadow_edges(
     dm = gipp.scene_classification.default_mode
     brightness = toa["B8A"] + toa["B11"]
     lit = ~excluded & ~shadow & ~darker
-    weight, background = _background(brightness, lit, dm.shadow_edge_background_px)
+    has_lit, background = _background(brightness, lit, dm.shadow_edge_background_px)
     rim = morphology.dilate_diamond(shadow, dm.shadow_edge_px) & ~shadow & ~excluded
-    return rim & (weight > 0) & (brightness < dm.shadow_edge_ratio * background)
+    limit = np.multiply(background, dm.shadow_edge_ratio, out=background)
+    return rim & has_lit & (brightness < limit)

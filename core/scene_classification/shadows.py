@@ -79,23 +79,55 @@ def radiometric_score(
     return score
 
 
+_ANGLE_ROWS: Final[int] = 256
+"""Rows of per-pixel sun angles converted to float64 radians at a time (a whole 20 m tile of
+them would take 240 MB per angle)."""
+
+
 def _as_grid(angle_deg: float | np.ndarray) -> np.ndarray:
     """Angles as a float64 C array: (1, 1) for a scalar, else the per-pixel array."""
     return np.ascontiguousarray(np.atleast_2d(np.asarray(angle_deg, dtype=np.float64)))
 
 
-def _project(
-    cloud: np.ndarray, tan_zenith: np.ndarray, azimuth: np.ndarray, resolution: int, gipp: ScGipp
-) -> np.ndarray:
-    """Every ``cloud`` pixel cast along the anti-solar azimuth, weighted by the cloud height."""
+def _project(  # noqa: PLR0917
+    cloud: np.ndarray,
+    tan_zenith: np.ndarray,
+    azimuth: np.ndarray,
+    first_row: int,
+    resolution: int,
+    gipp: ScGipp,
+    out: np.ndarray,
+) -> None:
+    """Add to ``out`` the cast of the ``cloud`` pixels of the rows the angles cover (from
+    ``first_row``) along the anti-solar azimuth, weighted by the cloud height."""
     cc = gipp.scene_classification.classic_constants
     low_m, high_m = cc.sdw_cloud_height_low_km * 1e3, cc.sdw_cloud_height_high_km * 1e3
-    cast = np.zeros(cloud.shape, dtype=np.float32)
     kernels.project_shadow_kernel(
-        cloud, tan_zenith, azimuth, min(cc.sdw_kernel_grid_m, float(resolution)),
+        cloud, tan_zenith, azimuth, first_row, min(cc.sdw_kernel_grid_m, float(resolution)),
         float(resolution), cc.sdw_cloud_height_top_km * 1e3, (low_m + high_m) / 2,
-        (high_m - low_m) / 2, cc.sdw_cloud_height_order, cast,
+        (high_m - low_m) / 2, cc.sdw_cloud_height_order, out,
     )  # fmt: skip
+
+
+def _cast_per_pixel(
+    cloud: np.ndarray,
+    sun_zenith_deg: float | np.ndarray,
+    sun_azimuth_deg: float | np.ndarray,
+    resolution: int,
+    gipp: ScGipp,
+) -> np.ndarray:
+    """Every ``cloud`` pixel cast along its own sun (per-pixel angles, :data:`_ANGLE_ROWS` rows
+    of them in float64 at a time)."""
+    cast = np.zeros(cloud.shape, dtype=np.float32)
+    zenith = np.broadcast_to(np.asarray(sun_zenith_deg), cloud.shape)
+    azimuth = np.broadcast_to(np.asarray(sun_azimuth_deg), cloud.shape)
+    for first in range(0, cloud.shape[0], _ANGLE_ROWS):
+        rows = slice(first, first + _ANGLE_ROWS)
+        tan_zenith = np.tan(np.radians(zenith[rows].astype(np.float64)))
+        _project(
+            cloud, tan_zenith, np.radians(azimuth[rows].astype(np.float64)), first, resolution,
+            gipp, cast,
+        )  # fmt: skip
     return cast
 
 
@@ -120,23 +152,32 @@ def geometric_score(
     cc = gipp.scene_classification.classic_constants
     smoothed = morphology.median(cloud_probability, cc.sdw_median_px)
     cloud = morphology.dilate_diamond(smoothed > cc.sdw_cloud_proba, cc.sdw_cloud_dilation_px)
-    tan_zenith = np.tan(np.radians(_as_grid(sun_zenith_deg)))
-    azimuth = np.radians(_as_grid(sun_azimuth_deg))
-    if tan_zenith.size == 1:
+    del smoothed
+    if np.size(sun_zenith_deg) == 1:
         # one sun for the tile: the projection is a convolution with the cast of one pixel
+        tan_zenith = np.tan(np.radians(_as_grid(sun_zenith_deg)))
+        azimuth = np.radians(_as_grid(sun_azimuth_deg))
         reach = int(np.ceil(cc.sdw_cloud_height_top_km * 1e3 * tan_zenith[0, 0] / resolution))
         single = np.zeros((2 * reach + 3, 2 * reach + 3), dtype=bool)
         single[reach + 1, reach + 1] = True
-        cast = signal.fftconvolve(
-            cloud.astype(np.float32), _project(single, tan_zenith, azimuth, resolution, gipp),
-            mode="same",
+        one = np.zeros(single.shape, dtype=np.float32)
+        _project(
+            single, np.broadcast_to(tan_zenith, single.shape),
+            np.broadcast_to(azimuth[:1, :1], single.shape), 0, resolution, gipp, one,
         )  # fmt: skip
+        cast = signal.fftconvolve(cloud.astype(np.float32), one, mode="same")
     else:
-        cast = _project(np.ascontiguousarray(cloud), tan_zenith, azimuth, resolution, gipp)
-    score = np.clip(cast, 0.0, 1.0) - cloud
-    score = ndimage.gaussian_filter(np.clip(score, 0.0, 1.0), cc.sdw_gauss_sigma_px)
+        cast = _cast_per_pixel(
+            np.ascontiguousarray(cloud), sun_zenith_deg, sun_azimuth_deg, resolution, gipp
+        )
+    # in place: each full-tile temporary of a 20 m tile takes 120 MB
+    np.clip(cast, 0.0, 1.0, out=cast)
+    np.subtract(cast, cloud, out=cast)
+    np.clip(cast, 0.0, 1.0, out=cast)
+    score = ndimage.gaussian_filter(cast, cc.sdw_gauss_sigma_px)
+    del cast
     score[nodata] = 0.0
-    return score.astype(np.float32)
+    return score.astype(np.float32, copy=False)
 
 
 def cloud_shadow_mask(
@@ -160,5 +201,6 @@ def cloud_shadow_mask(
         resolution=resolution,
         gipp=gipp,
     )
-    score = radiometric_score(toa, spectrum, cirrus, gipp) * geometric
+    score = radiometric_score(toa, spectrum, cirrus, gipp)
+    score *= geometric
     return score > gipp.scene_classification.classic_constants.sdw_score

@@ -56,7 +56,9 @@ def classify_pixels(state: ClassState, mask: np.ndarray, code: int) -> ClassStat
         return state
     # np.where: one pass, no boolean fancy indexing (the steps run on full tiles)
     scene_class = np.where(mask, np.uint8(code), state.scene_class)
-    cloud = np.where(mask, np.float32(0.0), state.cloud_probability)
+    cloud = state.cloud_probability
+    if np.any(cloud, where=mask):  # a copy (120 MB at 20 m) only where a Pc is to be zeroed
+        cloud = np.where(mask, np.float32(0.0), cloud)
     return replace(state, scene_class=scene_class, cloud_probability=cloud)
 
 
@@ -131,6 +133,7 @@ def snow_test(
         cc.t_snow_r_b05_b8a, th.t1_b8a, th.t2_b8a, th.t1_b02, th.t2_b02,
         th.t1_r_b02_b04, th.t2_r_b02_b04, snow_probability,
     )  # fmt: skip
+    del ndsi  # 120 MB at 20 m
     pending = state.pending
     snow_probability[~pending] = 0.0
     if possible is not None:
@@ -185,7 +188,8 @@ def ndvi_test(toa: Toa, state: ClassState, gipp: ScGipp) -> ClassState:
     pending = state.pending
     vegetation = pending & (veg >= 1.0) & (toa["B02"] < sc.classic_constants.t_vegetation_b02)
     state = classify_pixels(state, vegetation, sc.classificators.vegetation)
-    return _scale_cloud(state, pending & (veg > 0.0) & (veg < 1.0), 1.0 - veg)
+    ramp = pending & (veg > 0.0) & (veg < 1.0)
+    return _scale_cloud(state, ramp, np.subtract(1.0, veg, out=veg))
 
 
 def _factor_step(state: ClassState, factor: np.ndarray, code: int) -> ClassState:
@@ -353,7 +357,8 @@ def dark_vegetation_recovery(toa: Toa, state: ClassState, gipp: ScGipp) -> Class
     """Step 9: DARK_FEATURES or pending, NDVI > T2_NDVI or B8A/B03 > T2_R_B8A_B03 -> VEGETATION."""
     sc = gipp.scene_classification
     th = sc.thresholds
-    green = (_ndvi(toa) > th.t2_ndvi) | (ratio(toa["B8A"], toa["B03"]) > th.t2_r_b8a_b03)
+    green = _ndvi(toa) > th.t2_ndvi
+    green |= ratio(toa["B8A"], toa["B03"]) > th.t2_r_b8a_b03
     candidates = state.pending | (state.scene_class == sc.classificators.dark_features)
     return classify_pixels(state, candidates & green, sc.classificators.vegetation)
 
