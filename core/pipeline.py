@@ -500,7 +500,7 @@ def tile_correction(
     regression."""
     work = context.resolution
     lut = load_lut()
-    observation = _observation(l1c, work)
+    observation = _observation(l1c, work, bands=RETRIEVAL_BANDS)
     valid = ~(context.nodata | context.saturated)
     scene_class = layers.scene_class[work]
     atmosphere = retrieve_atmosphere(
@@ -791,13 +791,16 @@ def _cirrus_removal(
     return fit_cirrus_removal(toa, gipp, valid=valid, wv_cm=block_mean(wv_cm, factor))
 
 
-def _observation(l1c: L1CProduct, resolution: int) -> Observation:
+def _observation(
+    l1c: L1CProduct, resolution: int, bands: tuple[str, ...] | None = None
+) -> Observation:
     """The geometry of the whole tile at ``resolution``, angles on the :data:`ANGLE_GRID_M`
-    grid (sampled bilinearly where the correction needs them)."""
+    grid (sampled bilinearly where the correction needs them); the viewing angles of ``bands``
+    only when given (each band's pair is 27 MB for a tile)."""
     meta = l1c.metadata
     bounds = grid_lonlat_bounds(meta.grids[resolution])
     return Observation.from_angle_fields(
-        l1c.angles(ANGLE_GRID_M),
+        l1c.angles(ANGLE_GRID_M, bands=bands),
         sensor=meta.mission_id,
         resolution=resolution,
         angle_resolution=ANGLE_GRID_M,

@@ -143,8 +143,9 @@ class StateGrid:
         ``aot550`` and ``wv_cm`` broadcast to ``(node rows, node cols, state)``: a state axis of
         candidates and/or per-node values (:meth:`node_mean`).
         """
+        own = (band,) if band in self.observation.view_zenith_deg else None  # else the mean
         obs = sample_observation(
-            self.observation, self._pixels(self.rows, 0), self._pixels(self.cols, 1)
+            self.observation, self._pixels(self.rows, 0), self._pixels(self.cols, 1), bands=own
         )
         view_zenith, _ = obs.view_angles(band)
         field = np.zeros(self.nodes)
