@@ -249,7 +249,7 @@ def _bench_size(size: int, args: argparse.Namespace, queue: multiprocessing.Queu
             if marker is not None:
                 marker.write_text(safe + "\n")
         product = stages.run("open_l1c", lambda: open_l1c(safe))
-        dem = scene_dem(Path(safe).parent, work / "dem")
+        dem = scene_dem(Path(safe).parent, work / "dem") if args.dem else None
         record["dem"] = dem is not None
 
         def read_all_toa() -> None:
@@ -336,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
         help="how to make the L1C input (auto: synthetic for multiples of 1830 above it)",
     )
     parser.add_argument("--cache", help="folder keeping the L1C products between runs")
+    parser.add_argument(
+        "--dem",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="configure the scene's own DEM (terrain correction and shadows run; the default)",
+    )
     args = parser.parse_args(argv)
     records: list[dict[str, Any]] = []
     output = Path(args.output)

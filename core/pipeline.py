@@ -311,11 +311,6 @@ def l2a_layers(
     resolution = 60 if options.resolution == 60 else 20
     report(0.05, f"reading the DEM and quality masks at {resolution} m")
     context = tile_context(l1c, gipp, resolution, workspace.executor if workspace else None)
-    terrain = None
-    if workspace is not None and not options.sc_only and context.dem.dem_type != "NONE":
-        # the horizon march needs only the DEM: it runs on the idle band threads beside the
-        # classification (whose kernels are serial: one caller of parallel kernels at a time)
-        terrain = workspace.executor.submit(_terrain, context.dem.elevation_m, context.resolution)
     layers = scene_classification_layers(
         l1c, options, gipp, resolutions, progress=report, context=context
     )
@@ -325,8 +320,7 @@ def l2a_layers(
         raise ValueError("the atmospheric correction writes into a Workspace; none was given")
     report(0.4, f"aerosol and water-vapour retrieval at {resolution} m")
     release_classification_bands(context)
-    geometry = terrain.result() if terrain is not None else None
-    correction = tile_correction(l1c, gipp, layers, context, terrain=geometry)
+    correction = tile_correction(l1c, gipp, layers, context)
     del context  # the classification bands: the strips read their own rows
     correct_strips_into(
         l1c, gipp, correction, resolutions, strip_windows(l1c.metadata.grids[resolution]),
@@ -488,16 +482,10 @@ class TileCorrection:
 
 
 def tile_correction(
-    l1c: L1CProduct,
-    gipp: Gipp,
-    layers: L2ALayers,
-    context: TileContext,
-    *,
-    terrain: TerrainGeometry | None = None,
+    l1c: L1CProduct, gipp: Gipp, layers: L2ALayers, context: TileContext
 ) -> TileCorrection:
-    """Retrieve the atmosphere on the whole working grid and derive the terrain factors (from
-    ``terrain`` when already computed from the context's DEM), the BRDF switch and the cirrus
-    regression."""
+    """Retrieve the atmosphere on the whole working grid and derive the terrain factors, the
+    BRDF switch and the cirrus regression."""
     work = context.resolution
     lut = load_lut()
     observation = _observation(l1c, work, bands=RETRIEVAL_BANDS)
@@ -508,7 +496,7 @@ def tile_correction(
         observation, gipp=gipp, lut=lut, elevation_m=context.dem.elevation_m, valid=valid,
         scene_class=scene_class, aux=l1c.aux(),
     )  # fmt: skip
-    lit = _terrain_illumination(context, observation, gipp, terrain)
+    lit = _terrain_illumination(context, observation, gipp)
     brdf = lit is not None and bool(gipp.l2a.atmospheric_correction.flags.brdf_correction)
     return TileCorrection(
         resolution=work,
@@ -765,15 +753,12 @@ def strip_halo_px(
 
 
 def _terrain_illumination(
-    context: TileContext,
-    observation: Observation,
-    gipp: Gipp,
-    terrain: TerrainGeometry | None = None,
+    context: TileContext, observation: Observation, gipp: Gipp
 ) -> TerrainIllumination | None:
     """Terrain factors of the whole working grid, when the DEM and the GIPP call for them."""
     if context.dem.dem_type == "NONE":
         return None
-    terrain = terrain or _terrain(context.dem.elevation_m, context.resolution)
+    terrain = _terrain(context.dem.elevation_m, context.resolution)
     if not use_terrain(terrain, gipp):
         return None
     return terrain_illumination(terrain, *observation.sun_angles(context.dem.elevation_m.shape))
