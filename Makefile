@@ -38,7 +38,7 @@ typecheck: setup ## mypy on core/, handlers/ and infra/
 
 check: lint typecheck test ## Everything CI checks
 
-bench: setup ## Stage timings vs the I/O floor at BENCH_SIZES (default 1830,5490,10980; ~30 min), JSON in bench-results.json
+bench: setup ## Stage timings, peak memory and disk vs the I/O floor at BENCH_SIZES (default 1830,5490,10980; with the scene's DEM; ~35 min), JSON in bench-results.json
 	$(PY) -m benchmarks.run --sizes $(BENCH_SIZES) --cache $(BENCH_CACHE) --output bench-results.json
 
 lock: ## Re-pin requirements.lock from the current environment
